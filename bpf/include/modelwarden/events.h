@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/* modelwarden kernel <-> user ABI: every record the BPF programs emit and every
+ * map key/value the agent fills. Compiled as C (BPF, with vmlinux.h) and as C++
+ * (agent/, which adds static_asserts on sizes and offsets). Never copy these
+ * structs by hand; include this header. */
+#ifndef MODELWARDEN_EVENTS_H
+#define MODELWARDEN_EVENTS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define MW_ABI_VERSION 1
+
+/* ---- limits (bounded so the verifier can prove every copy) ---------------- */
+#define MW_COMM_LEN 16
+#define MW_PATH_MAX 4096          /* longest path copied from the kernel */
+#define MW_ARGS_MAX_BYTES 4096    /* argv bytes copied at exec */
+#define MW_ARGS_MAX_COUNT 64      /* argv entries copied at exec */
+#define MW_LPM_PATH_BYTES 248     /* path bytes in an LPM rule key (LPM data <= 256) */
+#define MW_RECORD_MAX 16384       /* largest record; scratch buffers are this big */
+#define MW_MAX_WORKLOADS 256
+
+/* ---- record types: stable values, never renumber -------------------------- */
+enum mw_event_type {
+	MW_EVENT_PROCESS_FORK = 1,
+	MW_EVENT_PROCESS_EXEC = 2,     /* successful exec (sched_process_exec) */
+	MW_EVENT_PROCESS_EXIT = 3,
+	MW_EVENT_EXEC_ATTEMPT = 4,     /* execve/execveat entry: filename + result */
+	MW_EVENT_FILE_OPEN = 10,
+	MW_EVENT_FILE_UNLINK = 11,
+	MW_EVENT_FILE_RENAME = 12,
+	MW_EVENT_FILE_CHMOD = 13,
+	MW_EVENT_FILE_CHOWN = 14,
+	MW_EVENT_MEMFD_CREATE = 15,
+	MW_EVENT_NET_CONNECT = 20,
+	MW_EVENT_NET_BIND = 21,
+	MW_EVENT_NET_LISTEN = 22,
+	MW_EVENT_NET_ACCEPT = 23,
+	MW_EVENT_NET_SEND = 24,        /* sendto/sendmsg with an explicit destination */
+	MW_EVENT_PRIV_CHANGE = 30,     /* setuid family, setgid family, capset */
+	MW_EVENT_PTRACE = 31,
+	MW_EVENT_PROCESS_VM = 32,      /* process_vm_readv / process_vm_writev */
+	MW_EVENT_MODULE_LOAD = 33,     /* init_module / finit_module */
+	MW_EVENT_BPF_CALL = 34,        /* bpf() from a process other than the agent */
+	MW_EVENT_ENFORCEMENT = 40,     /* the kernel side acted (kill/deny) */
+};
+
+/* Flags in mw_event_header.flags. */
+#define MW_FLAG_TRUNCATED    (1u << 0) /* a string or list was cut at its bound */
+#define MW_FLAG_PROVISIONAL  (1u << 1) /* task marked by selector prefix, not yet confirmed */
+#define MW_FLAG_HOST_WIDE    (1u << 2) /* emitted for an unwatched task (exec candidates, bpf, modules) */
+#define MW_FLAG_PATH_RESOLVED (1u << 3) /* path rebuilt from the kernel's dentry, not the user string */
+
+/* Every record starts with this header. `size` is the whole record, header included. */
+struct mw_event_header {
+	__u16 type;            /* enum mw_event_type */
+	__u16 size;
+	__u32 flags;
+	__u64 timestamp_ns;    /* bpf_ktime_get_boot_ns() */
+	__u64 start_time_ns;   /* group leader's start_boottime: with pid, the process identity */
+	__u64 cgroup_id;
+	__u32 pid;             /* tgid */
+	__u32 tid;
+	__u32 ppid;            /* real parent's tgid */
+	__u32 uid;
+	__u32 gid;
+	__u32 workload_id;     /* 0 = not watched */
+	char comm[MW_COMM_LEN];
+};
+
+/* Variable-length strings follow the fixed part of a record in `data`, in the
+ * order the struct documents. Each *_len counts the bytes stored, including the
+ * terminating NUL (0 = absent). argv is stored as NUL-separated strings. */
+
+struct mw_fork_event {
+	struct mw_event_header hdr;
+	__u32 child_pid;
+	__u32 _pad;
+	__u64 child_start_time_ns;
+};
+
+struct mw_exec_event {
+	struct mw_event_header hdr;
+	__u32 argc;            /* argv entries in the new image (may exceed those stored) */
+	__u16 filename_len;    /* data: filename, then args, then cwd */
+	__u16 args_len;
+	__u16 cwd_len;
+	__u16 _pad;
+	__u32 old_pid;         /* pid before exec (differs when a non-leader thread execs) */
+	char data[];
+};
+
+struct mw_exit_event {
+	struct mw_event_header hdr;
+	__s32 exit_code;       /* raw wait status: (code << 8) | signal */
+	__u32 _pad;
+};
+
+struct mw_exec_attempt_event {
+	struct mw_event_header hdr;
+	__s64 result;          /* syscall return; only failures are emitted (success = EXEC) */
+	__s32 dirfd;           /* execveat dirfd, AT_FDCWD for execve */
+	__u32 at_flags;        /* execveat flags (AT_EMPTY_PATH = fileless exec of an fd) */
+	__u16 filename_len;    /* data: filename */
+	__u16 _pad[3];
+	char data[];
+};
+
+struct mw_file_event {
+	struct mw_event_header hdr;
+	__s64 result;          /* fd or -errno */
+	__u32 open_flags;      /* O_* for open; 0 otherwise */
+	__u32 mode;            /* open/chmod mode */
+	__u32 owner_uid;       /* chown */
+	__u32 owner_gid;
+	__u16 path_len;        /* data: path, then target (rename destination, memfd name) */
+	__u16 target_len;
+	__u32 _pad;
+	char data[];
+};
+
+/* Address in network byte order; IPv4 stored in the first 4 bytes of addr. */
+struct mw_sockaddr {
+	__u16 family;          /* AF_INET, AF_INET6, AF_UNIX */
+	__u16 port;            /* host byte order */
+	__u32 _pad;
+	__u8 addr[16];
+};
+
+struct mw_net_event {
+	struct mw_event_header hdr;
+	__s64 result;
+	struct mw_sockaddr local;   /* bind/listen/accept */
+	struct mw_sockaddr remote;  /* connect/accept/send destination */
+	__u32 socket_type;          /* SOCK_STREAM, SOCK_DGRAM, ... (0 = unknown) */
+	__u32 backlog;              /* listen */
+	__u16 unix_path_len;        /* data: unix socket path (abstract names start with '@') */
+	__u16 _pad[3];
+	char data[];
+};
+
+/* Generic record for security-relevant syscalls: setuid family, capset, ptrace,
+ * process_vm_*, init_module/finit_module, bpf. */
+struct mw_syscall_event {
+	struct mw_event_header hdr;
+	__s64 result;
+	__u64 args[6];
+	__u32 syscall_nr;           /* this architecture's number */
+	__u32 target_pid;           /* ptrace / process_vm_* target; 0 otherwise */
+	__u16 text_len;             /* data: finit_module file path, when known */
+	__u16 _pad[3];
+	char data[];
+};
+
+/* Kernel-side enforcement record (issue: enforcement). */
+enum mw_action {
+	MW_ACTION_NONE = 0,
+	MW_ACTION_ALERT = 1,
+	MW_ACTION_DENY = 2,
+	MW_ACTION_KILL = 3,
+	MW_ACTION_FREEZE = 4,
+	MW_ACTION_ISOLATE = 5,
+};
+
+struct mw_enforcement_event {
+	struct mw_event_header hdr;
+	__u32 action;               /* enum mw_action */
+	__u32 cause_type;           /* enum mw_event_type of what was stopped */
+	__s32 result;               /* 0 = done, -errno if the action failed */
+	__u16 text_len;             /* data: the path/exe that triggered it */
+	__u16 _pad;
+	char data[];
+};
+
+/* ---- drop accounting (per-CPU array indexed by reason) --------------------- */
+enum mw_drop_reason {
+	MW_DROP_RINGBUF_FULL = 0,   /* bpf_ringbuf_output failed */
+	MW_DROP_SCRATCH = 1,        /* per-CPU scratch lookup failed */
+	MW_DROP_PENDING_FULL = 2,   /* could not save syscall args at entry */
+	MW_DROP_TASK_MAP_FULL = 3,  /* could not mark a child of a watched task */
+	MW_DROP_REASON_COUNT = 4,
+};
+
+/* ---- policy maps (filled by the agent from compiled policy) ---------------- */
+
+/* watched_tasks: tgid -> state. */
+struct mw_task_state {
+	__u32 workload_id;
+	__u32 flags;                /* MW_FLAG_PROVISIONAL */
+};
+
+#define MW_WORKLOAD_PENDING 0xffffffffu /* selector prefix matched; user space decides */
+
+/* workloads: array indexed by workload_id. */
+#define MW_WL_ENFORCE    (1u << 0)  /* mode: enforce */
+#define MW_WL_AUDIT_ALL  (1u << 1)  /* send allowed activity too (full auditing) */
+struct mw_workload_config {
+	__u32 flags;
+	__u8 exec_action;           /* enum mw_action for a non-allowed exec */
+	__u8 read_action;
+	__u8 write_action;
+	__u8 sensitive_action;
+	__u8 egress_action;
+	__u8 listen_action;
+	__u8 _pad[6];
+};
+
+/* path_rules: LPM trie. prefixlen counts bits of workload_id + path bytes.
+ * An exact-path rule includes the path's terminating NUL in its prefix. */
+struct mw_path_rule_key {
+	__u32 prefixlen;
+	__u32 workload_id;          /* big-endian so the trie compares it first, bytewise */
+	__u8 path[MW_LPM_PATH_BYTES];
+};
+
+#define MW_PATH_ALLOW_READ  (1u << 0)
+#define MW_PATH_ALLOW_WRITE (1u << 1)
+#define MW_PATH_SENSITIVE   (1u << 2) /* always reported, and the sensitive action applies */
+#define MW_PATH_USERSPACE   (1u << 3) /* a glob the trie cannot express: user space decides */
+struct mw_path_rule {
+	__u32 flags;
+};
+
+/* net_rules: LPM trie over (workload, port, address). Port 0 in a rule = any port;
+ * the kernel looks up the real port, then port 0. IPv4 is stored v4-mapped. */
+struct mw_net_rule_key {
+	__u32 prefixlen;            /* 32 (workload) + 16 (port) + 16 (pad) + address bits */
+	__u32 workload_id;          /* big-endian */
+	__u16 port;                 /* big-endian */
+	__u16 _pad;
+	__u8 addr[16];
+};
+
+struct mw_net_rule {
+	__u32 flags;                /* reserved */
+};
+
+/* listen_rules: hash (workload, port) -> allowed. */
+struct mw_listen_rule_key {
+	__u32 workload_id;
+	__u16 port;                 /* host byte order */
+	__u16 _pad;
+};
+
+/* selector_exe_prefixes: LPM trie over the literal prefix of each selector's
+ * executable glob. A match marks the exec'ing task provisionally. */
+struct mw_selector_key {
+	__u32 prefixlen;
+	__u8 path[MW_LPM_PATH_BYTES];
+};
+
+#endif /* MODELWARDEN_EVENTS_H */
