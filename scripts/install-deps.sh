@@ -16,6 +16,8 @@ PACKAGES=(
   python3 python3-torch python3-numpy rsyslog rsyslog-openssl auditd iproute2 procps util-linux
   # packaging
   dpkg-dev file
+  # metrics tests parse the scrape with the reference Prometheus text parser
+  python3-prometheus-client
 )
 
 missing=()
