@@ -15,6 +15,7 @@ namespace mw {
 enum class EventKind : std::uint8_t {
     Event,   // telemetry (ECS event.kind "event")
     Alert,   // a policy violation or enforcement (ECS event.kind "alert")
+    PipelineError,  // the agent lost or rejected data, e.g. kernel ring-buffer drops (ECS "pipeline_error")
 };
 
 enum class Outcome : std::uint8_t { Unknown, Success, Failure };
@@ -85,6 +86,7 @@ struct SecurityEvent {
     const RuleMatch* rule = nullptr;
     Enforcement enforcement;
     std::string_view workload_name;         // modelwarden.workload.name
+    std::uint64_t lost_events = 0;          // PipelineError: records the kernel could not deliver since the last report
     const Process* workload_root = nullptr; // modelwarden.workload.root
 };
 
