@@ -232,8 +232,11 @@ struct mw_net_rule_key {
 	__u8 addr[16];
 };
 
+/* Protocols a net rule allows (policy "…:53/udp"). Both bits = any protocol. */
+#define MW_NET_ALLOW_TCP (1u << 0)
+#define MW_NET_ALLOW_UDP (1u << 1)
 struct mw_net_rule {
-	__u32 flags;                /* reserved */
+	__u32 flags;                /* MW_NET_ALLOW_*: check against the socket's protocol */
 };
 
 /* listen_rules: hash (workload, port) -> allowed. */
