@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Every BPF map and load-time knob of the modelwarden sensors, in one place. Maps are
+ * __weak so each .bpf.c can include this header and `bpftool gen object` merges them. */
+#ifndef MW_BPF_MAPS_H
+#define MW_BPF_MAPS_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <modelwarden/events.h>
+
+/* ---- load-time constants (rodata, set by the agent before load) ------------- */
+/* The agent's own tgid: its bpf() calls are not reported. */
+const volatile __u32 agent_tgid __weak = 0;
+
+/* ---- scoping ---------------------------------------------------------------- */
+#define MW_MAX_WATCHED_TASKS 65536
+#define MW_MAX_PENDING 16384
+#define MW_MAX_PATH_RULES 65536
+#define MW_MAX_NET_RULES 16384
+#define MW_MAX_LISTEN_RULES 4096
+#define MW_MAX_SELECTORS 1024
+
+/* tgid -> state; presence means "watched". The only lookup unwatched tasks pay. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MW_MAX_WATCHED_TASKS);
+	__type(key, __u32);
+	__type(value, struct mw_task_state);
+} watched_tasks SEC(".maps") __weak;
+
+/* workload_id -> config (mode, audit-all, actions). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MW_MAX_WORKLOADS);
+	__type(key, __u32);
+	__type(value, struct mw_workload_config);
+} workloads SEC(".maps") __weak;
+
+/* (workload, path prefix) -> allow bits. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MW_MAX_PATH_RULES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mw_path_rule_key);
+	__type(value, struct mw_path_rule);
+} path_rules SEC(".maps") __weak;
+
+/* (workload, port, address/CIDR) -> allowed egress. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MW_MAX_NET_RULES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mw_net_rule_key);
+	__type(value, struct mw_net_rule);
+} net_rules SEC(".maps") __weak;
+
+/* (workload, port) -> allowed to bind/listen/accept. Value is reserved (1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MW_MAX_LISTEN_RULES);
+	__type(key, struct mw_listen_rule_key);
+	__type(value, __u32);
+} listen_rules SEC(".maps") __weak;
+
+/* Literal prefix of each selector's executable glob -> workload hint. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MW_MAX_SELECTORS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mw_selector_key);
+	__type(value, __u32);
+} selector_exe_prefixes SEC(".maps") __weak;
+
+/* cgroup id (cgroup v2 inode) -> workload_id: exec inside marks the task for good. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MW_MAX_SELECTORS);
+	__type(key, __u64);
+	__type(value, __u32);
+} selector_cgroups SEC(".maps") __weak;
+
+/* ---- accounting --------------------------------------------------------------- */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MW_DROP_REASON_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} drop_counters SEC(".maps") __weak;
+
+/* ---- per-CPU scratch (records and paths are too big for the 512-byte stack) ---- */
+struct mw_record_buf {
+	__u8 data[MW_RECORD_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mw_record_buf);
+} record_scratch SEC(".maps") __weak;
+
+/* The dentry walk writes backwards into the first half; a relative user path is
+ * appended into the second half, so a join is one contiguous string. */
+struct mw_path_buf {
+	__u8 data[MW_PATH_MAX * 2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mw_path_buf);
+} path_scratch SEC(".maps") __weak;
+
+/* LPM lookup keys (the path key alone is 256 bytes). The slack lets a copy length
+ * masked to 0xff stay inside the value as far as the verifier can tell. */
+struct mw_key_buf {
+	struct mw_path_rule_key path;
+	struct mw_selector_key selector;
+	__u8 slack[256];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mw_key_buf);
+} key_scratch SEC(".maps") __weak;
+
+/* ---- syscall entry -> exit ------------------------------------------------------ */
+/* Arguments saved at sys_enter for watched tasks, consumed at sys_exit. LRU: a task
+ * that dies inside a syscall (or a thread whose tid changes at exec) never reaches
+ * sys_exit, so its entry must age out instead of filling the map. */
+struct mw_pending_args {
+	__u64 args[6];
+	__u32 workload_id;
+	__u32 task_flags;
+	__u32 host_wide;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MW_MAX_PENDING);
+	__type(key, __u64);
+	__type(value, struct mw_pending_args);
+} pending_args SEC(".maps") __weak;
+
+/* ---- output --------------------------------------------------------------------- */
+/* Resized by the agent at load time (default 16 MiB, a power of two). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 * 1024 * 1024);
+} events SEC(".maps") __weak;
+
+#endif /* MW_BPF_MAPS_H */
