@@ -114,6 +114,14 @@ static __always_inline int mw_enter_watched(struct trace_event_raw_sys_enter *ct
 	return mw_save_args(ctx, state, 0);
 }
 
+/* One sys_enter program per syscall: save the arguments of watched tasks. */
+#define MW_SYSCALL_ENTER(name)                                                  \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                             \
+	int handle_sys_enter_##name(struct trace_event_raw_sys_enter *ctx)      \
+	{                                                                       \
+		return mw_enter_watched(ctx);                                   \
+	}
+
 /* Copies and removes the saved arguments; false when the task was not tracked. */
 static __always_inline bool mw_take_args(struct mw_pending_args *out)
 {
