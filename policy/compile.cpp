@@ -1,0 +1,161 @@
+// Policy -> kernel map entries. See compile.hpp for how globs map onto the LPM tries.
+#include "policy/compile.hpp"
+
+#include <endian.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <string_view>
+
+namespace mw::policy {
+
+namespace {
+
+struct TrieBytes {
+    std::string bytes;    // prefix bytes (an exact path includes its NUL)
+    bool exact_fit = true;  // false: truncated or a wildcard glob: user space decides
+};
+
+// What a glob contributes to an LPM trie keyed by path bytes.
+TrieBytes trie_bytes(const Glob& g) {
+    TrieBytes t;
+    if (g.is_literal()) {
+        t.bytes = g.literal_prefix();
+        t.bytes.push_back('\0');
+    } else {
+        t.bytes = g.literal_prefix();
+        t.exact_fit = g.is_subtree();
+    }
+    if (t.bytes.size() > MW_LPM_PATH_BYTES) {
+        t.bytes.resize(MW_LPM_PATH_BYTES);
+        t.exact_fit = false;
+    }
+    return t;
+}
+
+constexpr std::uint32_t kAllowBits = MW_PATH_ALLOW_READ | MW_PATH_ALLOW_WRITE;
+constexpr std::uint32_t kReportBits = MW_PATH_SENSITIVE | MW_PATH_USERSPACE;
+
+std::uint8_t action_byte(Action a) { return static_cast<std::uint8_t>(a); }
+
+}  // namespace
+
+mw_workload_config compile_workload_config(const WorkloadPolicy& w) {
+    mw_workload_config c;
+    std::memset(&c, 0, sizeof c);
+    if (w.mode == Mode::enforce) c.flags |= MW_WL_ENFORCE;
+    if (w.audit_all) c.flags |= MW_WL_AUDIT_ALL;
+    c.exec_action = action_byte(w.exec.action);
+    c.read_action = action_byte(w.read.action);
+    c.write_action = action_byte(w.write.action);
+    c.sensitive_action = action_byte(w.sensitive.action);
+    c.egress_action = action_byte(w.egress.action);
+    c.listen_action = action_byte(w.listen.action);
+    return c;
+}
+
+std::vector<PathRuleEntry> compile_path_rules(const WorkloadPolicy& w, std::uint32_t workload_id) {
+    std::map<std::string, std::uint32_t> rules;  // ordered: deterministic output
+    auto add = [&](const std::vector<Glob>& globs, std::uint32_t flag) {
+        for (const auto& g : globs) {
+            TrieBytes t = trie_bytes(g);
+            // A sensitive wildcard cannot be SENSITIVE on its prefix: that would apply the
+            // sensitive action to every path under it. User space decides instead.
+            rules[t.bytes] |= t.exact_fit ? flag : MW_PATH_USERSPACE;
+        }
+    };
+    add(w.read.allow, MW_PATH_ALLOW_READ);
+    add(w.write.allow, MW_PATH_ALLOW_WRITE);
+    add(w.sensitive.paths, MW_PATH_SENSITIVE);
+
+    // Propagate report bits down to every longer entry under a prefix entry. An exact
+    // entry (ending in NUL) covers only itself, so it never propagates.
+    for (const auto& [outer, oflags] : rules) {
+        std::uint32_t report = oflags & kReportBits;
+        if (!report || (!outer.empty() && outer.back() == '\0')) continue;
+        for (auto it = rules.upper_bound(outer); it != rules.end() && it->first.starts_with(outer); ++it)
+            it->second |= report;
+    }
+    std::vector<PathRuleEntry> out;
+    out.reserve(rules.size());
+    for (auto& [bytes, flags] : rules) {
+        PathRuleEntry e;
+        std::memset(&e, 0, sizeof e);
+        e.key.prefixlen = static_cast<std::uint32_t>(32 + bytes.size() * 8);
+        e.key.workload_id = htobe32(workload_id);
+        std::memcpy(e.key.path, bytes.data(), bytes.size());
+        e.value.flags = (flags & kReportBits) ? (flags & ~kAllowBits) : flags;
+        out.push_back(e);
+    }
+    return out;
+}
+
+std::vector<NetRuleEntry> compile_net_rules(const WorkloadPolicy& w, std::uint32_t workload_id) {
+    std::vector<NetRuleEntry> out;
+    for (const auto& ep : w.egress.allow) {
+        NetRuleEntry e;
+        std::memset(&e, 0, sizeof e);
+        e.key.prefixlen = 32u + 16u + 16u + ep.prefix_len;
+        e.key.workload_id = htobe32(workload_id);
+        e.key.port = htobe16(ep.port);
+        std::memcpy(e.key.addr, ep.addr.data(), 16);
+        std::uint32_t proto = ep.protocol == Protocol::tcp   ? MW_NET_ALLOW_TCP
+                              : ep.protocol == Protocol::udp ? MW_NET_ALLOW_UDP
+                                                             : (MW_NET_ALLOW_TCP | MW_NET_ALLOW_UDP);
+        auto same = std::find_if(out.begin(), out.end(), [&](const NetRuleEntry& o) {
+            return std::memcmp(&o.key, &e.key, sizeof e.key) == 0;
+        });
+        if (same != out.end()) {
+            same->value.flags |= proto;
+            continue;
+        }
+        e.value.flags = proto;
+        out.push_back(e);
+    }
+    return out;
+}
+
+std::vector<mw_listen_rule_key> compile_listen_rules(const WorkloadPolicy& w, std::uint32_t workload_id) {
+    std::vector<mw_listen_rule_key> out;
+    for (auto port : w.listen.allow) {  // sorted and unique since parsing
+        mw_listen_rule_key k;
+        std::memset(&k, 0, sizeof k);
+        k.workload_id = workload_id;
+        k.port = port;
+        out.push_back(k);
+    }
+    return out;
+}
+
+CompiledPolicy compile_policy_set(const PolicySet& set) {
+    CompiledPolicy c;
+    std::map<std::string, std::uint32_t> prefixes;
+    for (std::size_t i = 0; i < set.workloads.size(); ++i) {
+        const auto& w = set.workloads[i];
+        auto id = static_cast<std::uint32_t>(i + 1);
+        c.workloads.push_back(compile_workload_config(w));
+        auto p = compile_path_rules(w, id);
+        c.path_rules.insert(c.path_rules.end(), p.begin(), p.end());
+        auto n = compile_net_rules(w, id);
+        c.net_rules.insert(c.net_rules.end(), n.begin(), n.end());
+        auto l = compile_listen_rules(w, id);
+        c.listen_rules.insert(c.listen_rules.end(), l.begin(), l.end());
+        for (const auto& g : w.selector.executables) {
+            auto [it, fresh] = prefixes.emplace(trie_bytes(g).bytes, id);
+            if (!fresh && it->second != id) it->second = MW_WORKLOAD_PENDING;
+        }
+        for (const auto& cg : w.selector.cgroups) c.selector_cgroups.push_back({cg, id});
+    }
+    for (const auto& [bytes, id] : prefixes) {
+        SelectorPrefixEntry e;
+        std::memset(&e, 0, sizeof e);
+        e.key.prefixlen = static_cast<std::uint32_t>(bytes.size() * 8);
+        std::memcpy(e.key.path, bytes.data(), bytes.size());
+        e.workload_id = id;
+        c.selector_prefixes.push_back(e);
+    }
+    return c;
+}
+
+}  // namespace mw::policy

@@ -1,0 +1,76 @@
+// PolicySet -> kernel map entries (the ABI structs of <modelwarden/events.h>), as plain
+// vectors the sensors' map-update methods take. Pure functions: no I/O, deterministic order.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"  // flexible array members in the C ABI header
+#include <modelwarden/events.h>
+#pragma GCC diagnostic pop
+
+#include "policy/model.hpp"
+
+namespace mw::policy {
+
+struct PathRuleEntry {
+    mw_path_rule_key key;
+    mw_path_rule value;
+};
+
+struct NetRuleEntry {
+    mw_net_rule_key key;
+    mw_net_rule value;
+};
+
+struct SelectorPrefixEntry {
+    mw_selector_key key;
+    std::uint32_t workload_id;  // MW_WORKLOAD_PENDING when several workloads share the prefix
+};
+
+// cgroup paths the agent resolves to cgroup ids (an id exists only at run time).
+struct SelectorCgroupEntry {
+    std::string path;
+    std::uint32_t workload_id;
+};
+
+struct CompiledPolicy {
+    std::vector<mw_workload_config> workloads;  // workloads[id - 1]; ids are 1..N in set order
+    std::vector<PathRuleEntry> path_rules;       // sorted by (workload, path bytes, length)
+    std::vector<NetRuleEntry> net_rules;
+    std::vector<mw_listen_rule_key> listen_rules;
+    std::vector<SelectorPrefixEntry> selector_prefixes;
+    std::vector<SelectorCgroupEntry> selector_cgroups;
+};
+
+// Workload flags and actions. Actions are written as configured even in monitor mode:
+// the kernel acts only when MW_WL_ENFORCE is set, so a mode switch is one flag.
+mw_workload_config compile_workload_config(const WorkloadPolicy& w);
+
+// Path rules for one workload. Each glob becomes one LPM entry:
+//  - `/exact/path`  -> the path plus its NUL (only that path matches);
+//  - `PREFIX/**`    -> "PREFIX/" (everything below);
+//  - anything else  -> MW_PATH_USERSPACE on its literal prefix (the part before the first
+//    wildcard): the kernel cannot decide it, so it reports and user space evaluates;
+//  - anything longer than MW_LPM_PATH_BYTES -> MW_PATH_USERSPACE on its first bytes.
+// Longest-prefix matching must never let an allow entry hide what a sensitive or
+// user-space rule has to see, so every entry lying under a SENSITIVE or USERSPACE prefix
+// inherits that flag, and any entry carrying SENSITIVE or USERSPACE loses its ALLOW bits.
+// Example: sensitive `/proc/*/mem` puts USERSPACE on "/proc/", which demotes the allow
+// entry `/proc/self/**` to USERSPACE, so /proc/self/mem still reaches user space.
+// The exec allow list has no kernel map (execs are rare and always reported).
+std::vector<PathRuleEntry> compile_path_rules(const WorkloadPolicy& w, std::uint32_t workload_id);
+
+// Egress CIDRs: v4 stored v4-mapped, workload id and port big-endian, port 0 = any,
+// flags = the protocols allowed (both for "any"). Same key twice: protocols OR'ed.
+std::vector<NetRuleEntry> compile_net_rules(const WorkloadPolicy& w, std::uint32_t workload_id);
+
+std::vector<mw_listen_rule_key> compile_listen_rules(const WorkloadPolicy& w, std::uint32_t workload_id);
+
+// The whole set. Selector prefixes: the literal prefix of each executable glob (exact
+// paths with their NUL), de-duplicated across workloads.
+CompiledPolicy compile_policy_set(const PolicySet& set);
+
+}  // namespace mw::policy

@@ -1,0 +1,118 @@
+// The evaluator: allow lists and sensitive paths from the model, ids from the catalog.
+#include "policy/evaluate.hpp"
+
+#include <sys/socket.h>
+
+#include <charconv>
+
+namespace mw::policy {
+
+namespace {
+
+Verdict finding(const WorkloadPolicy& w, RuleKind kind, Action configured, std::string_view matched = {}) {
+    Verdict v;
+    v.allowed = false;
+    v.rule = &rule_info(kind);
+    v.configured = configured;
+    v.action = w.mode == Mode::enforce ? configured : Action::alert;
+    v.matched = matched;
+    return v;
+}
+
+bool any_match(const std::vector<Glob>& globs, std::string_view path) {
+    for (const auto& g : globs)
+        if (g.match(path)) return true;
+    return false;
+}
+
+// "/proc/<pid>/..." or "/proc/self/..." naming the acting process itself.
+bool is_own_proc_file(std::string_view path, std::string_view leaf, std::uint32_t self_pid) {
+    constexpr std::string_view proc = "/proc/";
+    if (!path.starts_with(proc)) return false;
+    std::string_view rest = path.substr(proc.size());
+    auto slash = rest.find('/');
+    if (slash == std::string_view::npos || rest.substr(slash + 1) != leaf) return false;
+    std::string_view who = rest.substr(0, slash);
+    if (who == "self" || who == "thread-self") return true;
+    std::uint32_t pid = 0;
+    auto [p, ec] = std::from_chars(who.data(), who.data() + who.size(), pid);
+    return self_pid != 0 && ec == std::errc() && p == who.data() + who.size() && pid == self_pid;
+}
+
+// Sensitive check shared by every file operation; nullopt = not sensitive.
+std::optional<Verdict> sensitive(const WorkloadPolicy& w, std::string_view path, std::uint32_t self_pid) {
+    for (const auto& g : w.sensitive.paths) {
+        if (!g.match(path)) continue;
+        bool proc = path.starts_with("/proc/") && (path.ends_with("/mem") || path.ends_with("/environ"));
+        if (proc && is_own_proc_file(path, "environ", self_pid)) continue;
+        return finding(w, proc ? RuleKind::proc_memory_access : RuleKind::sensitive_file_access, w.sensitive.action,
+                       g.pattern());
+    }
+    return std::nullopt;
+}
+
+Verdict write_like(const WorkloadPolicy& w, std::string_view path, RuleKind kind) {
+    if (auto s = sensitive(w, path, 0)) return *s;
+    if (any_match(w.write.allow, path)) return {};
+    return finding(w, kind, w.write.action);
+}
+
+}  // namespace
+
+Verdict evaluate_exec(const WorkloadPolicy& w, std::string_view path) {
+    if (auto s = sensitive(w, path, 0)) return *s;
+    if (any_match(w.exec.allow, path)) return {};
+    return finding(w, RuleKind::exec_not_allowed, w.exec.action);
+}
+
+Verdict evaluate_open(const WorkloadPolicy& w, std::string_view path, bool write, std::uint32_t self_pid) {
+    if (auto s = sensitive(w, path, self_pid)) return *s;
+    if (write) {
+        if (any_match(w.write.allow, path)) return {};
+        return finding(w, RuleKind::file_write_not_allowed, w.write.action);
+    }
+    if (any_match(w.read.allow, path)) return {};
+    return finding(w, RuleKind::file_read_not_allowed, w.read.action);
+}
+
+Verdict evaluate_unlink(const WorkloadPolicy& w, std::string_view path) {
+    return write_like(w, path, RuleKind::file_unlink_not_allowed);
+}
+
+Verdict evaluate_rename(const WorkloadPolicy& w, std::string_view from, std::string_view to) {
+    Verdict v = write_like(w, from, RuleKind::file_write_not_allowed);
+    if (!v.allowed) return v;
+    return write_like(w, to, RuleKind::file_write_not_allowed);
+}
+
+Verdict evaluate_chmod(const WorkloadPolicy& w, std::string_view path) {
+    return write_like(w, path, RuleKind::file_chmod_not_allowed);
+}
+
+Verdict evaluate_connect(const WorkloadPolicy& w, int family, std::span<const std::uint8_t> addr, std::uint16_t port,
+                         Protocol proto) {
+    if (family != AF_INET && family != AF_INET6) return {};
+    for (const auto& ep : w.egress.allow)
+        if (ep.matches(family, addr, port, proto)) return {};
+    return finding(w, RuleKind::egress_not_allowed, w.egress.action);
+}
+
+Verdict evaluate_listen(const WorkloadPolicy& w, std::uint16_t port) {
+    for (auto p : w.listen.allow)
+        if (p == port) return {};
+    return finding(w, RuleKind::listen_not_allowed, w.listen.action);
+}
+
+Verdict evaluate_fileless_exec(const WorkloadPolicy& w) { return finding(w, RuleKind::fileless_exec, w.exec.action); }
+Verdict evaluate_memfd_create(const WorkloadPolicy& w) { return finding(w, RuleKind::memfd_create, Action::alert); }
+Verdict evaluate_ptrace(const WorkloadPolicy& w) { return finding(w, RuleKind::ptrace, Action::alert); }
+Verdict evaluate_process_vm(const WorkloadPolicy& w, bool write) {
+    return finding(w, write ? RuleKind::process_vm_write : RuleKind::process_vm_read, Action::alert);
+}
+Verdict evaluate_privilege_change(const WorkloadPolicy& w) {
+    return finding(w, RuleKind::privilege_change, Action::alert);
+}
+Verdict evaluate_module_load(const WorkloadPolicy& w) { return finding(w, RuleKind::module_load, Action::alert); }
+Verdict evaluate_bpf_call(const WorkloadPolicy& w) { return finding(w, RuleKind::bpf_call, Action::alert); }
+
+}  // namespace mw::policy
