@@ -1,0 +1,40 @@
+// The agent's own configuration (config.yaml): where policies live, what to output, and
+// the daemon's sockets. Sink settings (`sinks:`) are parsed by the sinks component.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "common/result.hpp"
+
+namespace mw {
+
+struct AgentConfig {
+    std::string agent_name;                      // default: hostname
+    std::vector<std::string> policy_paths;       // files or directories of *.yaml
+    std::uint32_t ring_buffer_mib = 16;          // kernel -> user ring buffer, sized for bursts
+    bool stdout_events = false;                  // JSON Lines on stdout
+    std::string events_file;                     // JSON Lines file ("" = none)
+    std::string spool_dir;                       // durable local history + SIEM spool ("" = none)
+    std::string control_socket;                  // root-only Unix socket ("" = none)
+    std::string metrics_listen;                  // "127.0.0.1:9477" ("" = none)
+    std::string audit_log;                       // hash-chained audit log ("" = none)
+    std::string audit_key;                       // checkpoint signing key (created if absent)
+    std::string pin_dir = "/sys/fs/bpf/modelwarden"; // pinned maps/programs that outlive the agent
+    std::uint32_t lost_report_seconds = 10;      // how often kernel drop counters are reported
+    std::uint32_t reap_grace_seconds = 30;       // exited processes stay resolvable this long
+    YAML::Node sinks;                            // raw `sinks:` section for the sinks component
+    YAML::Node control_tls;                      // raw `control.tls:` section for the control API
+};
+
+// Parses a config file. Every error names file:line:column; unknown keys are errors.
+Result<AgentConfig> load_agent_config(const std::string& path);
+
+// Defaults for `modelwarden run` without --config.
+AgentConfig default_agent_config();
+
+}  // namespace mw

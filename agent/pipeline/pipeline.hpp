@@ -1,0 +1,99 @@
+// The pipeline: one kernel record in, zero or more SecurityEvents out. It keeps the process
+// table current, confirms or drops provisional selector matches, evaluates the workload
+// policy, and hands events and alerts to the output. Runs on the single event loop.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "model/security_event.hpp"
+#include "pipeline/record_decoder.hpp"
+#include "policy/evaluate.hpp"
+#include "policy/model.hpp"
+
+namespace mw {
+
+class ProcessTable;
+
+// Where events go (the output fan-out: JSON Lines, spool, sinks).
+class EventSink {
+public:
+    virtual ~EventSink() = default;
+    virtual void emit(const SecurityEvent& event) = 0;
+};
+
+// The kernel's watched-task map, as the pipeline needs it: confirm or drop a selection.
+class TaskScope {
+public:
+    virtual ~TaskScope() = default;
+    virtual void watch(std::uint32_t pid, std::uint32_t workload_id) = 0;
+    virtual void unwatch(std::uint32_t pid) = 0;
+};
+
+struct PipelineStats {
+    std::uint64_t records = 0;
+    std::uint64_t decode_errors = 0;
+    std::uint64_t events = 0;
+    std::uint64_t alerts = 0;
+    std::uint64_t selections_confirmed = 0;
+    std::uint64_t selections_dropped = 0;
+    std::uint64_t unattributed = 0;    // records whose process could not be resolved
+    std::array<std::uint64_t, 64> by_type{};
+};
+
+class Pipeline {
+public:
+    Pipeline(ProcessTable& processes, TaskScope& scope, EventSink& sink);
+
+    // Swaps the policy set (after the kernel maps were swapped). The set must outlive its use.
+    void set_policies(const policy::PolicySet* policies) { policies_ = policies; }
+
+    // Realtime minus boot-clock, to turn kernel timestamps into @timestamp.
+    void set_clock_offset(std::int64_t realtime_minus_boot_ns) { clock_offset_ns_ = realtime_minus_boot_ns; }
+
+    // One ring-buffer record. Never throws; a bad record is counted and dropped.
+    void on_record(std::span<const std::byte> bytes);
+
+    // Reports kernel-side losses since the last call as a pipeline_error event.
+    void report_lost(std::uint64_t lost_since_last, std::string_view detail);
+
+    const PipelineStats& stats() const { return stats_; }
+
+private:
+    void handle_fork(const DecodedRecord& rec);
+    void handle_exec(const DecodedRecord& rec);
+    void handle_exit(const DecodedRecord& rec);
+    void handle_exec_attempt(const DecodedRecord& rec);
+    void handle_file(const DecodedRecord& rec);
+    void handle_net(const DecodedRecord& rec);
+    void handle_syscall(const DecodedRecord& rec);
+    void handle_enforcement(const DecodedRecord& rec);
+
+    // Fills the fields every event shares from the record header.
+    SecurityEvent& begin(const DecodedRecord& rec, const Process* process);
+    // Emits `event_` as telemetry, or as an alert for `verdict`'s rule when it is a violation.
+    void finish(const policy::WorkloadPolicy* workload, const policy::Verdict* verdict);
+    const policy::WorkloadPolicy* workload_of(const mw_event_header& h) const;
+    const Process* resolve(const mw_event_header& h);
+    void attach_chain(const Process* process, const policy::WorkloadPolicy* workload);
+
+    ProcessTable& processes_;
+    TaskScope& scope_;
+    EventSink& sink_;
+    const policy::PolicySet* policies_ = nullptr;
+    std::int64_t clock_offset_ns_ = 0;
+    std::uint64_t sequence_ = 0;
+    PipelineStats stats_;
+
+    // Per-record scratch, reused: no allocation per event once warm.
+    SecurityEvent event_;
+    RuleMatch rule_;
+    std::string message_;
+    std::array<const Process*, 64> chain_{};
+    std::vector<std::string> args_scratch_;
+};
+
+}  // namespace mw
