@@ -13,7 +13,7 @@ PACKAGES=(
   # tests, fuzzing and benchmarks
   catch2 libbenchmark-dev libclang-rt-14-dev
   # real components the tests and the demo drive
-  python3 python3-torch python3-numpy rsyslog rsyslog-openssl auditd iproute2 procps util-linux
+  python3 python3-torch python3-numpy python3-joblib rsyslog rsyslog-openssl auditd iproute2 procps util-linux
   # packaging
   dpkg-dev file
   # metrics tests parse the scrape with the reference Prometheus text parser
