@@ -333,7 +333,7 @@ private:
         if (sel.executables.empty() && sel.cgroups.empty()) {
             bool had_errors = false;
             for (const char* k : {"executable", "cgroup"})
-                if (auto c = optional_child(s, k); c && c->IsSequence() && c->size() > 0) had_errors = true;
+                if (auto c = optional_child(s, k); c && !(c->IsSequence() && c->size() == 0)) had_errors = true;
             if (!had_errors)
                 err(s, "spec.selector selects nothing: give at least one executable glob or cgroup "
                        "(cmdline_contains only narrows them)");
