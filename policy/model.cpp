@@ -92,10 +92,13 @@ bool Selector::matches(const ProcessFacts& p) const {
         if (!any) return false;
     }
     if (!cmdline_contains.empty()) {
+        std::size_t total = p.args.size();
+        for (const auto& a : p.args) total += a.size();
         std::string joined;
-        for (std::size_t i = 0; i < p.args.size(); ++i) {
-            if (i) joined.push_back(' ');
-            joined.append(p.args[i]);
+        joined.reserve(total);
+        for (const auto& a : p.args) {
+            if (&a != p.args.data()) joined += ' ';  // one space between arguments
+            joined += a;
         }
         bool any = false;
         for (const auto& s : cmdline_contains)
