@@ -150,6 +150,11 @@ EcsEncoder::EcsEncoder(HostInfo host, AgentInfo agent, EcsEncoderOptions options
     event_id_prefix_ = agent_.id.empty() ? "modelwarden-" : agent_.id + "-";
 }
 
+void EcsEncoder::format_event_id(std::uint64_t sequence, std::string& out) const {
+    out.assign(event_id_prefix_);
+    json::append_uint(out, sequence);
+}
+
 void EcsEncoder::encode(const SecurityEvent& ev, std::string& out) const {
     out.clear();
     json::Writer w(out);
@@ -238,11 +243,10 @@ void EcsEncoder::encode(const SecurityEvent& ev, std::string& out) const {
         w.string_if("name", basename_of(ev.file_path));
         w.string_if("directory", dirname_of(ev.file_path));
         if (ev.file_mode != 0) {
-            char mode[8];
-            int n = 0;
-            mode[n++] = '0';
-            for (int shift = 9; shift >= 0; shift -= 3) mode[n++] = static_cast<char>('0' + ((ev.file_mode >> shift) & 7));
-            w.string("mode", std::string_view(mode, static_cast<std::size_t>(n)));
+            // ECS file.mode is the octal string ("0640"): special bits, then user/group/other.
+            char mode[4];
+            for (int i = 0; i < 4; ++i) mode[i] = static_cast<char>('0' + ((ev.file_mode >> (9 - 3 * i)) & 7));
+            w.string("mode", std::string_view(mode, 4));
         }
         w.end_object();
     }

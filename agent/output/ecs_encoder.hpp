@@ -29,6 +29,9 @@ public:
     // (e.g. "file,intrusion_detection"): each becomes one array element.
     void encode(const SecurityEvent& event, std::string& out) const;
 
+    // ECS event.id for a sequence number, exactly as encode() writes it (spool and sinks key on it).
+    void format_event_id(std::uint64_t sequence, std::string& out) const;
+
     const HostInfo& host() const { return host_; }
     const AgentInfo& agent() const { return agent_; }
 
