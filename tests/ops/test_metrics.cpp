@@ -117,7 +117,7 @@ TEST_CASE("metrics: scrape over HTTP parses with the Prometheus reference parser
     std::atomic<bool> ready{false};
     mw::MetricsServerOptions opt;
     opt.port = 0;
-    opt.ready = [&] { return ready; };
+    opt.ready = [&] { return ready.load(); };
     mw::MetricsServer server(io, reg, opt);
     REQUIRE(server.start().ok());
     REQUIRE(server.port() != 0);
