@@ -258,6 +258,7 @@ PickleAnalysis Machine::run() {
             if (op == '.') {
                 auto v = pop();
                 out_.stopped = true;
+                if (arena_[v].kind == Kind::integer) out_.result_int = arena_[v].text;
                 if (arena_[v].kind == Kind::list)
                     for (auto item : arena_[v].items)
                         if (arena_[item].kind == Kind::string) out_.top_strings.push_back(arena_[item].text);
@@ -301,9 +302,11 @@ void Machine::step(std::uint8_t op) {
             break;
         }
         case 'L': {
-            auto v = parse_int(line("LONG"));
+            auto l = line("LONG");
+            auto v = parse_int(l);
             if (!v) fail("LONG argument is not a number");
             push(make_int(*v));
+            arena_[stack_.back()].text = clip(l.substr(0, l.find('L')));
             break;
         }
         case 'J': push(make_int(static_cast<std::int32_t>(le(4, "BININT")))); break;
@@ -321,6 +324,7 @@ void Machine::step(std::uint8_t op) {
                 v = static_cast<std::int64_t>(u);
             }
             push(make_int(v, n <= 8));
+            arena_[stack_.back()].text = clip({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
             break;
         }
         case 'N': push(make(Kind::none)); break;
@@ -515,15 +519,8 @@ PickleAnalysis analyse_pickle(std::span<const std::uint8_t> data, std::uint64_t 
 bool looks_like_pickle(std::span<const std::uint8_t> data) {
     if (data.size() < 2) return false;
     if (data[0] == 0x80) return data[1] <= 5;
-    // Protocol 0/1 streams start with a container, a MARK or a GLOBAL; text files often do too,
-    // so require a complete stream that ends in STOP.
-    switch (data[0]) {
-        case '(': case ']': case '}': case ')': case 'c': case 'N': case 'I': case 'S': case 'V':
-        case 'X': case 'U': case 'K': case 'J': case 'l': case 'd': case 't': case 'i':
-            break;
-        default:
-            return false;
-    }
+    // Protocol 0/1 streams may start with any opcode, and text often parses for a while, so
+    // require a complete stream that ends in STOP.
     return analyse_pickle(data).stopped;
 }
 

@@ -46,8 +46,9 @@ struct PickleAnalysis {
     std::size_t end = 0;   // offset just past STOP (or where analysis stopped)
     bool stopped = false;  // a STOP opcode was reached
     int protocol = 0;
-    bool result_is_int = false;  // the pickled value is a plain int (torch legacy magic)
-    std::int64_t result_int = 0;
+    // When the pickled value is an int: its decimal text (INT/LONG) or little-endian bytes
+    // (LONG1/LONG4). Identifies the torch legacy magic number whatever the protocol.
+    std::string result_int;
 };
 
 // Analyses the pickle starting at data[0]; offsets are reported relative to `base_offset`.

@@ -59,7 +59,14 @@ bool ScanReport::has_global(std::string_view dotted) const {
 
 namespace {
 
-constexpr std::uint8_t torch_legacy_magic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
+// torch.serialization.MAGIC_NUMBER = 0x1950a86a20f9469cfc6c, pickled with any protocol.
+constexpr std::string_view torch_legacy_magic_le("\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 10);
+constexpr std::string_view torch_legacy_magic_dec = "119547037146038801333356";
+
+bool is_torch_legacy(std::span<const std::uint8_t> d) {
+    auto a = analyse_pickle(d.subspan(0, std::min<std::size_t>(d.size(), 64)));
+    return a.stopped && (a.result_int == torch_legacy_magic_le || a.result_int == torch_legacy_magic_dec);
+}
 
 bool starts_with(std::span<const std::uint8_t> d, std::string_view s) {
     return d.size() >= s.size() && std::memcmp(d.data(), s.data(), s.size()) == 0;
@@ -101,7 +108,7 @@ private:
         if (top) r_.format = std::string(f);
     }
     // Returns the analysis of the last pickle; reports every pickle in sequence.
-    std::vector<PickleAnalysis> pickles(std::span<const std::uint8_t> d, const std::string& member, std::size_t count_limit, bool trailing_is_finding, std::uint64_t base = 0);
+    std::vector<PickleAnalysis> pickles(std::span<const std::uint8_t> d, const std::string& member, std::size_t count_limit, bool trailing_is_finding, std::uint64_t base = 0, bool sequence_expected = false);
     void report(const PickleAnalysis& a, const std::string& member);
     void zip(std::span<const std::uint8_t> d, const std::string& member, int depth);
     void legacy(std::span<const std::uint8_t> d, const std::string& member);
@@ -136,7 +143,7 @@ void Walker::report(const PickleAnalysis& a, const std::string& member) {
     for (const auto& an : a.anomalies) add(Severity::suspicious, "malformed", member, an.offset, an.message);
 }
 
-std::vector<PickleAnalysis> Walker::pickles(std::span<const std::uint8_t> d, const std::string& member, std::size_t count_limit, bool trailing_is_finding, std::uint64_t base) {
+std::vector<PickleAnalysis> Walker::pickles(std::span<const std::uint8_t> d, const std::string& member, std::size_t count_limit, bool trailing_is_finding, std::uint64_t base, bool sequence_expected) {
     std::vector<PickleAnalysis> out;
     std::size_t off = 0;
     while (off < d.size() && out.size() < count_limit) {
@@ -149,6 +156,7 @@ std::vector<PickleAnalysis> Walker::pickles(std::span<const std::uint8_t> d, con
         if (!stopped) return out;
         if (off < d.size() && out.size() < count_limit) {
             auto rest = d.subspan(off);
+            if (sequence_expected) continue;
             if (looks_like_pickle(rest)) {
                 add(Severity::suspicious, "appended", member, base + off, "another pickle follows STOP (loaders that read pickles in sequence run it)");
                 continue;
@@ -162,7 +170,7 @@ std::vector<PickleAnalysis> Walker::pickles(std::span<const std::uint8_t> d, con
 
 void Walker::legacy(std::span<const std::uint8_t> d, const std::string& member) {
     // magic, protocol version, sys info, the object, the storage keys; then raw storages.
-    auto ps = pickles(d, member, 5, false);
+    auto ps = pickles(d, member, 5, false, 0, true);
     if (ps.size() < 5 || !ps.back().stopped) {
         if (ps.size() < 5 && ps.back().stopped) add(Severity::suspicious, "malformed", member, 0, "legacy torch file has fewer than 5 pickles");
         return;
@@ -390,7 +398,7 @@ void Walker::scan(std::span<const std::uint8_t> d, const std::string& member, in
     if (starts_with(d, "\x93NUMPY")) { set_format(top, "npy"); npy(d, member); return; }
     if (starts_with(d, "GGUF")) { set_format(top, "gguf"); gguf(d, member); return; }
     if (d.size() >= 10 && le(d, 0, 8) <= d.size() - 8 && d[8] == '{') { set_format(top, "safetensors"); safetensors(d, member); return; }
-    if (d.size() >= sizeof torch_legacy_magic && std::memcmp(d.data(), torch_legacy_magic, sizeof torch_legacy_magic) == 0) {
+    if (pickle_start && is_torch_legacy(d)) {
         set_format(top, "torch-legacy");
         legacy(d, member);
         return;
