@@ -79,10 +79,10 @@ static __always_inline int mw_file_event(const struct mw_pending_args *p, __s64 
 }
 
 /* ---- open family ---------------------------------------------------------------- */
-MW_SYSCALL_ENTER(openat)
-MW_SYSCALL_ENTER(openat2)
-MW_SYSCALL_ENTER(open)
-MW_SYSCALL_ENTER(creat)
+MW_SYSCALL_ENTER(openat, 4)
+MW_SYSCALL_ENTER(openat2, 4)
+MW_SYSCALL_ENTER(open, 3)
+MW_SYSCALL_ENTER(creat, 2)
 
 SEC("tracepoint/syscalls/sys_exit_openat")
 int handle_sys_exit_openat(struct trace_event_raw_sys_exit *ctx)
@@ -145,8 +145,8 @@ int handle_sys_exit_creat(struct trace_event_raw_sys_exit *ctx)
 }
 
 /* ---- unlink ------------------------------------------------------------------------- */
-MW_SYSCALL_ENTER(unlink)
-MW_SYSCALL_ENTER(unlinkat)
+MW_SYSCALL_ENTER(unlink, 1)
+MW_SYSCALL_ENTER(unlinkat, 3)
 
 SEC("tracepoint/syscalls/sys_exit_unlink")
 int handle_sys_exit_unlink(struct trace_event_raw_sys_exit *ctx)
@@ -175,9 +175,9 @@ int handle_sys_exit_unlinkat(struct trace_event_raw_sys_exit *ctx)
 }
 
 /* ---- rename ------------------------------------------------------------------------- */
-MW_SYSCALL_ENTER(rename)
-MW_SYSCALL_ENTER(renameat)
-MW_SYSCALL_ENTER(renameat2)
+MW_SYSCALL_ENTER(rename, 2)
+MW_SYSCALL_ENTER(renameat, 4)
+MW_SYSCALL_ENTER(renameat2, 5)
 
 SEC("tracepoint/syscalls/sys_exit_rename")
 int handle_sys_exit_rename(struct trace_event_raw_sys_exit *ctx)
@@ -222,9 +222,9 @@ int handle_sys_exit_renameat2(struct trace_event_raw_sys_exit *ctx)
 }
 
 /* ---- chmod -------------------------------------------------------------------------- */
-MW_SYSCALL_ENTER(chmod)
-MW_SYSCALL_ENTER(fchmodat)
-MW_SYSCALL_ENTER(fchmod)
+MW_SYSCALL_ENTER(chmod, 2)
+MW_SYSCALL_ENTER(fchmodat, 3)
+MW_SYSCALL_ENTER(fchmod, 2)
 
 SEC("tracepoint/syscalls/sys_exit_chmod")
 int handle_sys_exit_chmod(struct trace_event_raw_sys_exit *ctx)
@@ -267,10 +267,10 @@ int handle_sys_exit_fchmod(struct trace_event_raw_sys_exit *ctx)
 }
 
 /* ---- chown -------------------------------------------------------------------------- */
-MW_SYSCALL_ENTER(chown)
-MW_SYSCALL_ENTER(lchown)
-MW_SYSCALL_ENTER(fchownat)
-MW_SYSCALL_ENTER(fchown)
+MW_SYSCALL_ENTER(chown, 3)
+MW_SYSCALL_ENTER(lchown, 3)
+MW_SYSCALL_ENTER(fchownat, 5)
+MW_SYSCALL_ENTER(fchown, 3)
 
 static __always_inline int mw_chown_path(struct trace_event_raw_sys_exit *ctx)
 {
@@ -327,7 +327,7 @@ int handle_sys_exit_fchown(struct trace_event_raw_sys_exit *ctx)
 }
 
 /* ---- memfd_create: an anonymous file that can be written and exec'd (fileless) ---- */
-MW_SYSCALL_ENTER(memfd_create)
+MW_SYSCALL_ENTER(memfd_create, 2)
 
 SEC("tracepoint/syscalls/sys_exit_memfd_create")
 int handle_sys_exit_memfd_create(struct trace_event_raw_sys_exit *ctx)

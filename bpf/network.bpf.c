@@ -192,13 +192,13 @@ static __always_inline int mw_net_event(const struct mw_pending_args *p, __s64 r
 	return mw_submit(ev, off);
 }
 
-MW_SYSCALL_ENTER(connect)
-MW_SYSCALL_ENTER(bind)
-MW_SYSCALL_ENTER(listen)
-MW_SYSCALL_ENTER(accept)
-MW_SYSCALL_ENTER(accept4)
-MW_SYSCALL_ENTER(sendto)
-MW_SYSCALL_ENTER(sendmsg)
+MW_SYSCALL_ENTER(connect, 3)
+MW_SYSCALL_ENTER(bind, 3)
+MW_SYSCALL_ENTER(listen, 2)
+MW_SYSCALL_ENTER(accept, 3)
+MW_SYSCALL_ENTER(accept4, 4)
+MW_SYSCALL_ENTER(sendto, 6)
+MW_SYSCALL_ENTER(sendmsg, 3)
 
 SEC("tracepoint/syscalls/sys_exit_connect")
 int handle_sys_exit_connect(struct trace_event_raw_sys_exit *ctx)

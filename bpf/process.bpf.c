@@ -199,17 +199,8 @@ int BPF_PROG(handle_sched_exit, struct task_struct *p)
 }
 
 /* ---- execve / execveat: only failures are reported (success = the exec event) ---- */
-SEC("tracepoint/syscalls/sys_enter_execve")
-int handle_sys_enter_execve(struct trace_event_raw_sys_enter *ctx)
-{
-	return mw_enter_watched(ctx);
-}
-
-SEC("tracepoint/syscalls/sys_enter_execveat")
-int handle_sys_enter_execveat(struct trace_event_raw_sys_enter *ctx)
-{
-	return mw_enter_watched(ctx);
-}
+MW_SYSCALL_ENTER(execve, 3)
+MW_SYSCALL_ENTER(execveat, 5)
 
 static __always_inline int mw_exec_attempt(__s64 ret, const struct mw_pending_args *p, __s32 dirfd,
 					   const char *filename, __u32 at_flags)

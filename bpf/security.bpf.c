@@ -6,7 +6,7 @@
 char LICENSE[] SEC("license") = "GPL";
 
 /* Host-wide hooks: everyone but the agent; unwatched callers get MW_FLAG_HOST_WIDE. */
-static __always_inline int mw_enter_host_wide(struct trace_event_raw_sys_enter *ctx)
+static __always_inline int mw_enter_host_wide(struct trace_event_raw_sys_enter *ctx, const int nargs)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct mw_task_state *state;
@@ -14,7 +14,7 @@ static __always_inline int mw_enter_host_wide(struct trace_event_raw_sys_enter *
 	if (tgid == agent_tgid)
 		return 0;
 	state = mw_watched(tgid);
-	return mw_save_args(ctx, state, state ? 0 : 1);
+	return mw_save_args(ctx, nargs, state, state ? 0 : 1);
 }
 
 static __always_inline int mw_syscall_event(struct trace_event_raw_sys_exit *ctx, __u16 type,
@@ -56,32 +56,32 @@ static __always_inline int mw_syscall_event(struct trace_event_raw_sys_exit *ctx
 	return mw_submit(ev, off);
 }
 
-#define MW_WATCHED_SYSCALL(name, type, target_arg)                               \
-	MW_SYSCALL_ENTER(name)                                                   \
+#define MW_WATCHED_SYSCALL(name, nargs, type, target_arg)                             \
+	MW_SYSCALL_ENTER(name, nargs)                                            \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                               \
 	int handle_sys_exit_##name(struct trace_event_raw_sys_exit *ctx)         \
 	{                                                                        \
 		return mw_syscall_event(ctx, type, target_arg, -1);              \
 	}
 
-MW_WATCHED_SYSCALL(setuid, MW_EVENT_PRIV_CHANGE, -1)
-MW_WATCHED_SYSCALL(setgid, MW_EVENT_PRIV_CHANGE, -1)
-MW_WATCHED_SYSCALL(setreuid, MW_EVENT_PRIV_CHANGE, -1)
-MW_WATCHED_SYSCALL(setregid, MW_EVENT_PRIV_CHANGE, -1)
-MW_WATCHED_SYSCALL(setresuid, MW_EVENT_PRIV_CHANGE, -1)
-MW_WATCHED_SYSCALL(setresgid, MW_EVENT_PRIV_CHANGE, -1)
-MW_WATCHED_SYSCALL(setfsuid, MW_EVENT_PRIV_CHANGE, -1)
-MW_WATCHED_SYSCALL(setfsgid, MW_EVENT_PRIV_CHANGE, -1)
-MW_WATCHED_SYSCALL(capset, MW_EVENT_PRIV_CHANGE, -1)
-MW_WATCHED_SYSCALL(ptrace, MW_EVENT_PTRACE, 1)
-MW_WATCHED_SYSCALL(process_vm_readv, MW_EVENT_PROCESS_VM, 0)
-MW_WATCHED_SYSCALL(process_vm_writev, MW_EVENT_PROCESS_VM, 0)
+MW_WATCHED_SYSCALL(setuid, 1, MW_EVENT_PRIV_CHANGE, -1)
+MW_WATCHED_SYSCALL(setgid, 1, MW_EVENT_PRIV_CHANGE, -1)
+MW_WATCHED_SYSCALL(setreuid, 2, MW_EVENT_PRIV_CHANGE, -1)
+MW_WATCHED_SYSCALL(setregid, 2, MW_EVENT_PRIV_CHANGE, -1)
+MW_WATCHED_SYSCALL(setresuid, 3, MW_EVENT_PRIV_CHANGE, -1)
+MW_WATCHED_SYSCALL(setresgid, 3, MW_EVENT_PRIV_CHANGE, -1)
+MW_WATCHED_SYSCALL(setfsuid, 1, MW_EVENT_PRIV_CHANGE, -1)
+MW_WATCHED_SYSCALL(setfsgid, 1, MW_EVENT_PRIV_CHANGE, -1)
+MW_WATCHED_SYSCALL(capset, 2, MW_EVENT_PRIV_CHANGE, -1)
+MW_WATCHED_SYSCALL(ptrace, 4, MW_EVENT_PTRACE, 1)
+MW_WATCHED_SYSCALL(process_vm_readv, 6, MW_EVENT_PROCESS_VM, 0)
+MW_WATCHED_SYSCALL(process_vm_writev, 6, MW_EVENT_PROCESS_VM, 0)
 
-#define MW_HOST_WIDE_SYSCALL(name, type, file_arg)                               \
+#define MW_HOST_WIDE_SYSCALL(name, nargs, type, file_arg)                             \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                              \
 	int handle_sys_enter_##name(struct trace_event_raw_sys_enter *ctx)       \
 	{                                                                        \
-		return mw_enter_host_wide(ctx);                                  \
+		return mw_enter_host_wide(ctx, nargs);                            \
 	}                                                                        \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                               \
 	int handle_sys_exit_##name(struct trace_event_raw_sys_exit *ctx)         \
@@ -89,6 +89,6 @@ MW_WATCHED_SYSCALL(process_vm_writev, MW_EVENT_PROCESS_VM, 0)
 		return mw_syscall_event(ctx, type, -1, file_arg);                \
 	}
 
-MW_HOST_WIDE_SYSCALL(init_module, MW_EVENT_MODULE_LOAD, -1)
-MW_HOST_WIDE_SYSCALL(finit_module, MW_EVENT_MODULE_LOAD, 0)
-MW_HOST_WIDE_SYSCALL(bpf, MW_EVENT_BPF_CALL, -1)
+MW_HOST_WIDE_SYSCALL(init_module, 3, MW_EVENT_MODULE_LOAD, -1)
+MW_HOST_WIDE_SYSCALL(finit_module, 3, MW_EVENT_MODULE_LOAD, 0)
+MW_HOST_WIDE_SYSCALL(bpf, 3, MW_EVENT_BPF_CALL, -1)

@@ -82,18 +82,27 @@ static __always_inline struct mw_key_buf *mw_key_scratch(void)
 }
 
 /* Saves a watched task's syscall arguments for the matching sys_exit. */
-static __always_inline int mw_save_args(struct trace_event_raw_sys_enter *ctx,
+/* Reads only the syscall's own `nargs` arguments: attaching fails with EACCES when a
+ * program reads past the tracepoint's record (perf_event_set_bpf_prog checks the
+ * program's max ctx offset against the event's size). */
+static __always_inline int mw_save_args(struct trace_event_raw_sys_enter *ctx, const int nargs,
 					const struct mw_task_state *state, __u32 host_wide)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct mw_pending_args p = {};
 
-	p.args[0] = ctx->args[0];
-	p.args[1] = ctx->args[1];
-	p.args[2] = ctx->args[2];
-	p.args[3] = ctx->args[3];
-	p.args[4] = ctx->args[4];
-	p.args[5] = ctx->args[5];
+	if (nargs > 0)
+		p.args[0] = ctx->args[0];
+	if (nargs > 1)
+		p.args[1] = ctx->args[1];
+	if (nargs > 2)
+		p.args[2] = ctx->args[2];
+	if (nargs > 3)
+		p.args[3] = ctx->args[3];
+	if (nargs > 4)
+		p.args[4] = ctx->args[4];
+	if (nargs > 5)
+		p.args[5] = ctx->args[5];
 	if (state) {
 		p.workload_id = state->workload_id;
 		p.task_flags = state->flags;
@@ -105,21 +114,21 @@ static __always_inline int mw_save_args(struct trace_event_raw_sys_enter *ctx,
 }
 
 /* sys_enter for events scoped to watched tasks: one hash lookup for everyone else. */
-static __always_inline int mw_enter_watched(struct trace_event_raw_sys_enter *ctx)
+static __always_inline int mw_enter_watched(struct trace_event_raw_sys_enter *ctx, const int nargs)
 {
 	struct mw_task_state *state = mw_watched(bpf_get_current_pid_tgid() >> 32);
 
 	if (!state)
 		return 0;
-	return mw_save_args(ctx, state, 0);
+	return mw_save_args(ctx, nargs, state, 0);
 }
 
 /* One sys_enter program per syscall: save the arguments of watched tasks. */
-#define MW_SYSCALL_ENTER(name)                                                  \
+#define MW_SYSCALL_ENTER(name, nargs)                                           \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                             \
 	int handle_sys_enter_##name(struct trace_event_raw_sys_enter *ctx)      \
 	{                                                                       \
-		return mw_enter_watched(ctx);                                   \
+		return mw_enter_watched(ctx, nargs);                            \
 	}
 
 /* Copies and removes the saved arguments; false when the task was not tracked. */

@@ -160,7 +160,7 @@ static __always_inline struct mw_path_span mw_user_path(__u8 *buf, struct task_s
 		span.start = MW_PATH_MAX;
 		span.len = n;
 	} else {
-		span.len += n - 1;
+		span.len += n; /* directory + '/' already counted, n includes the NUL */
 	}
 	return span;
 }

@@ -1,0 +1,299 @@
+// The skeleton owner: lifecycle steps, libbpf log routing, and the map writers.
+#include "sensors.hpp"
+
+#include "kernel_fs.hpp"
+#include "mw_bpf.skel.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <spdlog/spdlog.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <vector>
+
+namespace mw::sensors {
+namespace {
+
+int libbpf_to_spdlog(enum libbpf_print_level level, const char* format, va_list args)
+{
+    char line[1024];
+    int n = std::vsnprintf(line, sizeof line, format, args);
+    std::string_view text(line, n < 0 ? 0 : std::min<std::size_t>(n, sizeof line - 1));
+    while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+    // The memlock warning is noise here: BPF memory is memcg-accounted on >= 5.11.
+    if (text.find("memlock") != std::string_view::npos) level = LIBBPF_DEBUG;
+    switch (level) {
+    case LIBBPF_WARN: spdlog::warn("sensors: libbpf: {}", text); break;
+    case LIBBPF_INFO: spdlog::debug("sensors: libbpf: {}", text); break;
+    default: spdlog::trace("sensors: libbpf: {}", text); break;
+    }
+    return n;
+}
+
+Error errno_error(const std::string& what, int err)
+{
+    if (err < 0) err = -err;
+    return make_error(fmt::format("sensors: {}: {}", what, std::strerror(err)), err);
+}
+
+}  // namespace
+
+std::uint64_t DropCounters::total() const
+{
+    std::uint64_t sum = 0;
+    for (auto v : by_reason) sum += v;
+    return sum;
+}
+
+Result<mw_path_rule_key> make_path_rule_key(std::uint32_t workload_id, std::string_view path, bool exact)
+{
+    mw_path_rule_key key{};
+    std::size_t bytes = path.size() + (exact ? 1 : 0);
+    if (path.empty() || path.front() != '/') return make_error(fmt::format("sensors: path rule '{}' is not absolute", path), EINVAL);
+    if (bytes > MW_LPM_PATH_BYTES)
+        return make_error(fmt::format("sensors: path rule '{}' is longer than {} bytes", path, MW_LPM_PATH_BYTES - 1), ENAMETOOLONG);
+    if (path.find('\0') != std::string_view::npos) return make_error("sensors: path rule contains a NUL byte", EINVAL);
+    key.prefixlen = 32 + 8 * static_cast<std::uint32_t>(bytes);
+    key.workload_id = htonl(workload_id);
+    std::memcpy(key.path, path.data(), path.size());
+    return key;
+}
+
+Result<mw_net_rule_key> make_net_rule_key(std::uint32_t workload_id, std::uint16_t port, const std::uint8_t* addr,
+                                          std::size_t addr_len, unsigned prefix_bits)
+{
+    mw_net_rule_key key{};
+    if (addr_len != 4 && addr_len != 16) return make_error("sensors: net rule address must be 4 or 16 bytes", EINVAL);
+    if (prefix_bits > addr_len * 8) return make_error(fmt::format("sensors: net rule prefix /{} too long", prefix_bits), EINVAL);
+    key.workload_id = htonl(workload_id);
+    key.port = htons(port);
+    if (addr_len == 4) {
+        key.addr[10] = 0xff;  // v4-mapped, as the kernel side looks IPv4 up
+        key.addr[11] = 0xff;
+        std::memcpy(&key.addr[12], addr, 4);
+        prefix_bits += 96;
+    } else {
+        std::memcpy(key.addr, addr, 16);
+    }
+    key.prefixlen = 32 + 16 + 16 + prefix_bits;
+    return key;
+}
+
+Result<mw_selector_key> make_selector_key(std::string_view exe_prefix, bool exact)
+{
+    mw_selector_key key{};
+    std::size_t bytes = exe_prefix.size() + (exact ? 1 : 0);
+    if (exe_prefix.empty() || exe_prefix.front() != '/')
+        return make_error(fmt::format("sensors: selector prefix '{}' is not absolute", exe_prefix), EINVAL);
+    if (bytes > MW_LPM_PATH_BYTES)
+        return make_error(fmt::format("sensors: selector prefix '{}' too long", exe_prefix), ENAMETOOLONG);
+    key.prefixlen = 8 * static_cast<std::uint32_t>(bytes);
+    std::memcpy(key.path, exe_prefix.data(), exe_prefix.size());
+    return key;
+}
+
+Result<Sensors> Sensors::open()
+{
+    libbpf_set_print(libbpf_to_spdlog);
+    if (auto r = ensure_kernel_fs_mounted(); !r) return r.error();
+    mw_bpf* skel = mw_bpf__open();
+    if (!skel) return errno_error("cannot open the bpf skeleton", errno);
+    return Sensors(skel);
+}
+
+Sensors::Sensors(Sensors&& other) noexcept
+    : skel_(std::exchange(other.skel_, nullptr)), loaded_(other.loaded_), disabled_(std::move(other.disabled_))
+{
+}
+
+Sensors& Sensors::operator=(Sensors&& other) noexcept
+{
+    if (this != &other) {
+        if (skel_) mw_bpf__destroy(skel_);
+        skel_ = std::exchange(other.skel_, nullptr);
+        loaded_ = other.loaded_;
+        disabled_ = std::move(other.disabled_);
+    }
+    return *this;
+}
+
+Sensors::~Sensors()
+{
+    if (skel_) mw_bpf__destroy(skel_);
+}
+
+Result<void> Sensors::configure(const SensorConfig& config)
+{
+    if (!skel_ || loaded_) return make_error("sensors: configure() must come after open() and before load()", EINVAL);
+    std::uint32_t bytes = config.ring_buffer_bytes;
+    if (bytes < 4096 || (bytes & (bytes - 1)) != 0)
+        return make_error(fmt::format("sensors: ring buffer size {} is not a power of two >= 4096", bytes), EINVAL);
+    skel_->rodata->agent_tgid = config.agent_tgid ? config.agent_tgid : static_cast<std::uint32_t>(::getpid());
+    if (int err = bpf_map__set_max_entries(skel_->maps.events, bytes); err)
+        return errno_error("cannot size the events ring buffer", err);
+    return {};
+}
+
+Result<void> Sensors::load()
+{
+    if (!skel_ || loaded_) return make_error("sensors: load() needs an opened, unloaded skeleton", EINVAL);
+    // A syscall the kernel does not have (init_module without CONFIG_MODULES, open on
+    // arm64) has no tracepoint: that program is switched off, the rest still loads.
+    bpf_program* prog = nullptr;
+    bpf_object__for_each_program(prog, skel_->obj)
+    {
+        std::string_view sec = bpf_program__section_name(prog);
+        constexpr std::string_view kTp = "tracepoint/";
+        if (sec.substr(0, kTp.size()) != kTp) continue;
+        std::string events = "/sys/kernel/tracing/events/" + std::string(sec.substr(kTp.size()));
+        if (::access(events.c_str(), F_OK) == 0) continue;
+        int err = errno;
+        bpf_program__set_autoload(prog, false);
+        std::string why = fmt::format("{}: {} ({})", bpf_program__name(prog), std::strerror(err), events);
+        spdlog::info("sensors: program off, tracepoint missing: {}", why);
+        disabled_.push_back(std::move(why));
+    }
+    if (int err = mw_bpf__load(skel_); err) return errno_error("cannot load the bpf programs", err);
+    loaded_ = true;
+    return {};
+}
+
+Result<void> Sensors::attach()
+{
+    if (!loaded_) return make_error("sensors: attach() before load()", EINVAL);
+    if (int err = mw_bpf__attach(skel_); err) return errno_error("cannot attach the bpf programs", err);
+    spdlog::info("sensors: attached (syscall tracepoints + tp_btf sched hooks)");
+    return {};
+}
+
+Result<void> Sensors::update(bpf_map* map, const void* key, std::size_t key_size, const void* value,
+                             std::size_t value_size, const char* what)
+{
+    if (!loaded_) return make_error(fmt::format("sensors: {} before load()", what), EINVAL);
+    if (int err = bpf_map__update_elem(map, key, key_size, value, value_size, BPF_ANY); err)
+        return errno_error(fmt::format("cannot update {} ({})", bpf_map__name(map), what), err);
+    return {};
+}
+
+Result<void> Sensors::clear(bpf_map* map, std::size_t key_size, const char* what)
+{
+    if (!loaded_) return make_error(fmt::format("sensors: {} before load()", what), EINVAL);
+    // Collect first: deleting while iterating restarts the walk on hash maps.
+    std::vector<std::byte> key(key_size), next(key_size);
+    std::vector<std::vector<std::byte>> keys;
+    const void* prev = nullptr;
+    while (bpf_map__get_next_key(map, prev, next.data(), key_size) == 0) {
+        keys.push_back(next);
+        key = next;
+        prev = key.data();
+    }
+    for (auto& k : keys) {
+        int err = bpf_map__delete_elem(map, k.data(), key_size, 0);
+        if (err && err != -ENOENT) return errno_error(fmt::format("cannot clear {} ({})", bpf_map__name(map), what), err);
+    }
+    return {};
+}
+
+Result<void> Sensors::mark_task(std::uint32_t tgid, const mw_task_state& state)
+{
+    return update(skel_->maps.watched_tasks, &tgid, sizeof tgid, &state, sizeof state, "mark task");
+}
+
+Result<void> Sensors::unmark_task(std::uint32_t tgid)
+{
+    if (!loaded_) return make_error("sensors: unmark task before load()", EINVAL);
+    int err = bpf_map__delete_elem(skel_->maps.watched_tasks, &tgid, sizeof tgid, 0);
+    if (err && err != -ENOENT) return errno_error(fmt::format("cannot unmark task {}", tgid), err);
+    return {};
+}
+
+Result<mw_task_state> Sensors::task_state(std::uint32_t tgid) const
+{
+    mw_task_state state{};
+    if (!loaded_) return make_error("sensors: task_state before load()", EINVAL);
+    if (int err = bpf_map__lookup_elem(skel_->maps.watched_tasks, &tgid, sizeof tgid, &state, sizeof state, 0); err)
+        return errno_error(fmt::format("task {} not watched", tgid), err);
+    return state;
+}
+
+Result<void> Sensors::set_workload(std::uint32_t workload_id, const mw_workload_config& config)
+{
+    if (workload_id >= MW_MAX_WORKLOADS)
+        return make_error(fmt::format("sensors: workload id {} >= {}", workload_id, MW_MAX_WORKLOADS), EINVAL);
+    return update(skel_->maps.workloads, &workload_id, sizeof workload_id, &config, sizeof config, "set workload");
+}
+
+Result<void> Sensors::add_path_rule(const mw_path_rule_key& key, const mw_path_rule& rule)
+{
+    return update(skel_->maps.path_rules, &key, sizeof key, &rule, sizeof rule, "add path rule");
+}
+
+Result<void> Sensors::clear_path_rules() { return clear(skel_->maps.path_rules, sizeof(mw_path_rule_key), "path rules"); }
+
+Result<void> Sensors::add_net_rule(const mw_net_rule_key& key, const mw_net_rule& rule)
+{
+    return update(skel_->maps.net_rules, &key, sizeof key, &rule, sizeof rule, "add net rule");
+}
+
+Result<void> Sensors::clear_net_rules() { return clear(skel_->maps.net_rules, sizeof(mw_net_rule_key), "net rules"); }
+
+Result<void> Sensors::add_listen_rule(std::uint32_t workload_id, std::uint16_t port)
+{
+    mw_listen_rule_key key{};
+    key.workload_id = workload_id;
+    key.port = port;
+    std::uint32_t allowed = 1;
+    return update(skel_->maps.listen_rules, &key, sizeof key, &allowed, sizeof allowed, "add listen rule");
+}
+
+Result<void> Sensors::clear_listen_rules()
+{
+    return clear(skel_->maps.listen_rules, sizeof(mw_listen_rule_key), "listen rules");
+}
+
+Result<void> Sensors::add_selector_prefix(const mw_selector_key& key, std::uint32_t workload_id)
+{
+    return update(skel_->maps.selector_exe_prefixes, &key, sizeof key, &workload_id, sizeof workload_id,
+                  "add selector prefix");
+}
+
+Result<void> Sensors::clear_selector_prefixes()
+{
+    return clear(skel_->maps.selector_exe_prefixes, sizeof(mw_selector_key), "selector prefixes");
+}
+
+Result<void> Sensors::add_selector_cgroup(std::uint64_t cgroup_id, std::uint32_t workload_id)
+{
+    return update(skel_->maps.selector_cgroups, &cgroup_id, sizeof cgroup_id, &workload_id, sizeof workload_id,
+                  "add selector cgroup");
+}
+
+Result<void> Sensors::clear_selector_cgroups()
+{
+    return clear(skel_->maps.selector_cgroups, sizeof(std::uint64_t), "selector cgroups");
+}
+
+Result<DropCounters> Sensors::read_drop_counters() const
+{
+    if (!loaded_) return make_error("sensors: read_drop_counters before load()", EINVAL);
+    int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0) return errno_error("cannot count possible cpus", ncpu);
+    DropCounters out;
+    std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(ncpu));
+    for (std::uint32_t reason = 0; reason < MW_DROP_REASON_COUNT; ++reason) {
+        if (int err = bpf_map__lookup_elem(skel_->maps.drop_counters, &reason, sizeof reason, per_cpu.data(),
+                                           per_cpu.size() * sizeof(std::uint64_t), 0);
+            err)
+            return errno_error("cannot read drop_counters", err);
+        for (auto v : per_cpu) out.by_reason[reason] += v;
+    }
+    return out;
+}
+
+int Sensors::events_map_fd() const { return skel_ && loaded_ ? bpf_map__fd(skel_->maps.events) : -1; }
+
+}  // namespace mw::sensors

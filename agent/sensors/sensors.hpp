@@ -1,0 +1,93 @@
+// Sensors: the move-only owner of the BPF skeleton (open -> configure -> load ->
+// attach) and the typed writers for every policy map the compiled policy feeds.
+#pragma once
+
+#include "common/result.hpp"
+
+#include <modelwarden/events.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct mw_bpf;
+struct bpf_map;
+
+namespace mw::sensors {
+
+struct SensorConfig {
+    std::uint32_t agent_tgid = 0;                       // 0 = this process
+    std::uint32_t ring_buffer_bytes = 16u * 1024 * 1024;  // power of two, >= page size
+};
+
+// Per-reason drop counts summed over CPUs (index = enum mw_drop_reason).
+struct DropCounters {
+    std::array<std::uint64_t, MW_DROP_REASON_COUNT> by_reason{};
+    std::uint64_t total() const;
+};
+
+// Key builders: the byte layouts the kernel side looks up (big-endian ids, prefix bits).
+// An exact path includes its NUL; a prefix ("/usr/" for "/usr/**") does not.
+Result<mw_path_rule_key> make_path_rule_key(std::uint32_t workload_id, std::string_view path, bool exact);
+// addr: 4 bytes (IPv4, stored v4-mapped) or 16 bytes (IPv6), network order;
+// prefix_bits counts bits of that address (e.g. 8 for 10.0.0.0/8); port 0 = any.
+Result<mw_net_rule_key> make_net_rule_key(std::uint32_t workload_id, std::uint16_t port,
+                                          const std::uint8_t* addr, std::size_t addr_len, unsigned prefix_bits);
+Result<mw_selector_key> make_selector_key(std::string_view exe_prefix, bool exact);
+
+class Sensors {
+public:
+    // Mounts tracefs/bpffs if needed, routes libbpf's log to spdlog, opens the skeleton.
+    static Result<Sensors> open();
+
+    Sensors(Sensors&& other) noexcept;
+    Sensors& operator=(Sensors&& other) noexcept;
+    Sensors(const Sensors&) = delete;
+    Sensors& operator=(const Sensors&) = delete;
+    ~Sensors();
+
+    Result<void> configure(const SensorConfig& config);  // before load()
+    Result<void> load();
+    Result<void> attach();
+
+    // ---- scoping ----
+    Result<void> mark_task(std::uint32_t tgid, const mw_task_state& state);
+    Result<void> unmark_task(std::uint32_t tgid);  // ENOENT is not an error
+    Result<mw_task_state> task_state(std::uint32_t tgid) const;  // ENOENT if not watched
+
+    // ---- policy ----
+    Result<void> set_workload(std::uint32_t workload_id, const mw_workload_config& config);
+    Result<void> add_path_rule(const mw_path_rule_key& key, const mw_path_rule& rule);
+    Result<void> clear_path_rules();
+    Result<void> add_net_rule(const mw_net_rule_key& key, const mw_net_rule& rule);
+    Result<void> clear_net_rules();
+    Result<void> add_listen_rule(std::uint32_t workload_id, std::uint16_t port);
+    Result<void> clear_listen_rules();
+    Result<void> add_selector_prefix(const mw_selector_key& key, std::uint32_t workload_id);
+    Result<void> clear_selector_prefixes();
+    Result<void> add_selector_cgroup(std::uint64_t cgroup_id, std::uint32_t workload_id);
+    Result<void> clear_selector_cgroups();
+
+    Result<DropCounters> read_drop_counters() const;
+
+    // Programs switched off at load because their hook does not exist here, with why.
+    const std::vector<std::string>& disabled_programs() const { return disabled_; }
+
+    // The ring buffer map, for RingBufferReader (valid after load()).
+    int events_map_fd() const;
+    mw_bpf* skeleton() { return skel_; }
+
+private:
+    explicit Sensors(mw_bpf* skel) : skel_(skel) {}
+    Result<void> update(bpf_map* map, const void* key, std::size_t key_size, const void* value,
+                        std::size_t value_size, const char* what);
+    Result<void> clear(bpf_map* map, std::size_t key_size, const char* what);
+
+    mw_bpf* skel_ = nullptr;
+    bool loaded_ = false;
+    std::vector<std::string> disabled_;
+};
+
+}  // namespace mw::sensors
