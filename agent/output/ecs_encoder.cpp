@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include "output/json_text.hpp"
 
@@ -42,13 +43,13 @@ void comma_list(json::Writer& w, std::string_view key, std::string_view values) 
 }
 
 // Space-joined argv, quoted for JSON in one pass (no joined temporary).
-void command_line(std::string& out, const std::vector<std::string>& args) {
-    out.push_back('"');
+void command_line(json::JsonLine& out, const std::vector<std::string>& args) {
+    out.put('"');
     for (std::size_t i = 0; i < args.size(); ++i) {
-        if (i) out.push_back(' ');
+        if (i) out.put(' ');
         json::append_escaped(out, args[i]);
     }
-    out.push_back('"');
+    out.put('"');
 }
 
 void process_core(json::Writer& w, const Process& p, const HostInfo& host, bool with_args) {
@@ -78,10 +79,21 @@ void endpoint(json::Writer& w, std::string_view key, const Endpoint& ep) {
     char ip[INET6_ADDRSTRLEN] = {};
     w.begin_object(key);
     if (ep.family == AF_INET || ep.family == AF_INET6) {
-        const int af = ep.family == AF_INET ? AF_INET : AF_INET6;
-        if (::inet_ntop(af, ep.addr.data(), ip, sizeof ip) != nullptr) {
-            w.string("address", ip);
-            w.string("ip", ip);
+        std::string_view text;
+        if (ep.family == AF_INET) {
+            // Dotted quad by hand: glibc's inet_ntop for IPv4 goes through sprintf.
+            char* p = ip;
+            for (int i = 0; i < 4; ++i) {
+                if (i) *p++ = '.';
+                p = std::to_chars(p, ip + sizeof ip, ep.addr[static_cast<std::size_t>(i)]).ptr;
+            }
+            text = std::string_view(ip, static_cast<std::size_t>(p - ip));
+        } else if (::inet_ntop(AF_INET6, ep.addr.data(), ip, sizeof ip) != nullptr) {
+            text = ip;
+        }
+        if (!text.empty()) {
+            w.string("address", text);
+            w.string("ip", text);
         }
         w.uint("port", ep.port);
     } else if (ep.family == AF_UNIX) {
@@ -119,7 +131,8 @@ std::string_view network_direction(std::string_view action) {
 EcsEncoder::EcsEncoder(HostInfo host, AgentInfo agent, EcsEncoderOptions options)
     : host_(std::move(host)), agent_(std::move(agent)), options_(options) {
     if (options_.clock == nullptr) options_.clock = realtime_now;
-    json::Writer w(host_agent_json_);
+    json::JsonLine fragment(4096);
+    json::Writer w(fragment);
     w.begin_object("host");
     w.string_if("hostname", host_.hostname);
     w.string_if("name", host_.name);
@@ -146,16 +159,23 @@ EcsEncoder::EcsEncoder(HostInfo host, AgentInfo agent, EcsEncoderOptions options
     w.string_if("id", agent_.id);
     w.string_if("name", agent_.name);
     w.end_object();
-    // The writer started inside no object: drop nothing, the fragment begins with "host".
+    host_agent_json_ = fragment.view();  // "host":{...},"agent":{...}: spliced into every event
     event_id_prefix_ = agent_.id.empty() ? "modelwarden-" : agent_.id + "-";
 }
 
 void EcsEncoder::format_event_id(std::uint64_t sequence, std::string& out) const {
     out.assign(event_id_prefix_);
-    json::append_uint(out, sequence);
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, sequence);
+    out.append(buf, static_cast<std::size_t>(r.ptr - buf));
 }
 
 void EcsEncoder::encode(const SecurityEvent& ev, std::string& out) const {
+    encode(ev, scratch_);
+    out.assign(scratch_.view());
+}
+
+void EcsEncoder::encode(const SecurityEvent& ev, json::JsonLine& out) const {
     out.clear();
     json::Writer w(out);
     const Process* proc = ev.process;
@@ -167,12 +187,12 @@ void EcsEncoder::encode(const SecurityEvent& ev, std::string& out) const {
 
     w.begin_object("event");
     w.raw("id", {});
-    out.push_back('"');
+    out.put('"');
     out.append(event_id_prefix_);  // agent id: hex and '-' only, no escaping needed
     json::append_uint(out, ev.sequence);
-    out.push_back('"');
+    out.put('"');
     w.uint("sequence", ev.sequence);
-    w.string("kind", alert ? "alert" : "event");
+    w.string("kind", alert ? "alert" : ev.kind == EventKind::PipelineError ? "pipeline_error" : "event");
     if (!ev.category.empty()) comma_list(w, "category", ev.category);
     if (!ev.type.empty()) comma_list(w, "type", ev.type);
     w.string_if("action", ev.action);
@@ -180,7 +200,7 @@ void EcsEncoder::encode(const SecurityEvent& ev, std::string& out) const {
                         : ev.outcome == Outcome::Failure ? "failure" : "unknown");
     if (ev.rule != nullptr) w.uint("severity", ev.rule->severity_score);
     w.string("module", "modelwarden");
-    w.string("dataset", alert ? "modelwarden.alert" : "modelwarden.event");
+    w.string("dataset", alert ? "modelwarden.alert" : ev.kind == EventKind::PipelineError ? "modelwarden.pipeline" : "modelwarden.event");
     w.timestamp("created", options_.clock());
     w.end_object();
 
@@ -202,15 +222,15 @@ void EcsEncoder::encode(const SecurityEvent& ev, std::string& out) const {
         }
         w.begin_object("user");
         w.raw("id", {});
-        out.push_back('"');
+        out.put('"');
         json::append_uint(out, proc->uid);
-        out.push_back('"');
+        out.put('"');
         w.end_object();
         w.begin_object("group");
         w.raw("id", {});
-        out.push_back('"');
+        out.put('"');
         json::append_uint(out, proc->gid);
-        out.push_back('"');
+        out.put('"');
         w.end_object();
         if (parent != nullptr) {
             w.begin_object("parent");
@@ -225,15 +245,15 @@ void EcsEncoder::encode(const SecurityEvent& ev, std::string& out) const {
 
         w.begin_object("user");
         w.raw("id", {});
-        out.push_back('"');
+        out.put('"');
         json::append_uint(out, proc->uid);
-        out.push_back('"');
+        out.put('"');
         w.end_object();
         w.begin_object("group");
         w.raw("id", {});
-        out.push_back('"');
+        out.put('"');
         json::append_uint(out, proc->gid);
-        out.push_back('"');
+        out.put('"');
         w.end_object();
     }
 
@@ -303,7 +323,7 @@ void EcsEncoder::encode(const SecurityEvent& ev, std::string& out) const {
         }
     }
 
-    out.push_back(',');
+    out.put(',');
     out.append(host_agent_json_);
 
     if (proc != nullptr) {
@@ -320,6 +340,7 @@ void EcsEncoder::encode(const SecurityEvent& ev, std::string& out) const {
         w.int64("result", ev.result);
     }
     if (ev.rule != nullptr) w.string_if("severity", ev.rule->severity);
+    if (ev.kind == EventKind::PipelineError) w.uint("lost_events", ev.lost_events);
     if (proc != nullptr) {
         w.begin_object("process");
         w.boolean("args_truncated", proc->args_truncated);

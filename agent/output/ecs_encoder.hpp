@@ -7,6 +7,7 @@
 
 #include "model/security_event.hpp"
 #include "output/host_info.hpp"
+#include "output/json_text.hpp"
 
 namespace mw {
 
@@ -24,9 +25,13 @@ public:
 
     // Replaces the contents of `out` with the event's JSON, without a trailing newline.
     // Reuse `out` across calls: once its capacity has grown, encoding does not allocate.
+    // This is the hot path.
     //
     // event.category / event.type may hold several ECS values separated by ','
     // (e.g. "file,intrusion_detection"): each becomes one array element.
+    void encode(const SecurityEvent& event, json::JsonLine& out) const;
+    // Convenience for tests and cold paths: encodes into an internal buffer, then copies
+    // (no allocation once `out` has capacity). Not thread-safe: one encoder per thread.
     void encode(const SecurityEvent& event, std::string& out) const;
 
     // ECS event.id for a sequence number, exactly as encode() writes it (spool and sinks key on it).
@@ -41,6 +46,7 @@ private:
     EcsEncoderOptions options_;
     std::string host_agent_json_;   // pre-rendered "host":{...},"agent":{...}
     std::string event_id_prefix_;   // agent id + '-'
+    mutable json::JsonLine scratch_;
 };
 
 }  // namespace mw

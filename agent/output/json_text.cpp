@@ -2,6 +2,7 @@
 #include "output/json_text.hpp"
 
 #include <charconv>
+#include <cstring>
 
 namespace mw::json {
 namespace {
@@ -11,6 +12,30 @@ constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
 // True for bytes that go through unchanged: printable ASCII except '"' and '\\'.
 constexpr bool plain(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+
+// Eight bytes at once (SWAR): true when none needs escaping or UTF-8 checking. The
+// "has zero/less-than byte" tricks can only misfire after a real hit, so "none" is exact.
+inline bool word_plain(std::uint64_t x) {
+    constexpr std::uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    const std::uint64_t ctl = (x - ones * 0x20) & ~x;
+    const std::uint64_t q = x ^ (ones * '"');
+    const std::uint64_t b = x ^ (ones * '\\');
+    return ((ctl | ((q - ones) & ~q) | ((b - ones) & ~b) | x) & high) == 0;
+}
+
+// Length of the run of plain bytes starting at i.
+inline std::size_t plain_run(std::string_view s, std::size_t i) {
+    const std::size_t n = s.size();
+    std::size_t j = i;
+    while (j + 8 <= n) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + j, 8);
+        if (!word_plain(w)) break;
+        j += 8;
+    }
+    while (j < n && plain(static_cast<unsigned char>(s[j]))) ++j;
+    return j;
+}
 
 // Length of a well-formed UTF-8 sequence at s[i], or 0 with `bad` set to the length of the
 // maximal invalid subpart to replace with one U+FFFD.
@@ -43,38 +68,43 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i, std::size_t& bad) {
 
 }  // namespace
 
-void append_string(std::string& out, std::string_view s) {
-    out.push_back('"');
+void append_string(JsonLine& out, std::string_view s) {
+    out.put('"');
     append_escaped(out, s);
-    out.push_back('"');
+    out.put('"');
 }
 
-void append_escaped(std::string& out, std::string_view s) {
+void append_escaped(JsonLine& out, std::string_view s) {
+    // Worst case 6 output bytes per input byte (\u00XX); reserve once, write through a pointer.
+    char* const begin = out.ensure(s.size() * 6);
+    char* p = begin;
     std::size_t i = 0;
     const std::size_t n = s.size();
     while (i < n) {
-        std::size_t run = i;
-        while (run < n && plain(static_cast<unsigned char>(s[run]))) ++run;
+        const std::size_t run = plain_run(s, i);
         if (run > i) {
-            out.append(s.data() + i, run - i);
+            std::memcpy(p, s.data() + i, run - i);
+            p += run - i;
             i = run;
             if (i == n) break;
         }
         unsigned char c = static_cast<unsigned char>(s[i]);
         if (c < 0x80) {
-            out.push_back('\\');
+            *p++ = '\\';
             switch (c) {
-                case '"': out.push_back('"'); break;
-                case '\\': out.push_back('\\'); break;
-                case '\n': out.push_back('n'); break;
-                case '\r': out.push_back('r'); break;
-                case '\t': out.push_back('t'); break;
-                case '\b': out.push_back('b'); break;
-                case '\f': out.push_back('f'); break;
+                case '"': *p++ = '"'; break;
+                case '\\': *p++ = '\\'; break;
+                case '\n': *p++ = 'n'; break;
+                case '\r': *p++ = 'r'; break;
+                case '\t': *p++ = 't'; break;
+                case '\b': *p++ = 'b'; break;
+                case '\f': *p++ = 'f'; break;
                 default:
-                    out.append("u00");
-                    out.push_back(kHex[c >> 4]);
-                    out.push_back(kHex[c & 0xF]);
+                    *p++ = 'u';
+                    *p++ = '0';
+                    *p++ = '0';
+                    *p++ = kHex[c >> 4];
+                    *p++ = kHex[c & 0xF];
             }
             ++i;
             continue;
@@ -82,28 +112,31 @@ void append_escaped(std::string& out, std::string_view s) {
         std::size_t bad = 0;
         std::size_t len = utf8_sequence(s, i, bad);
         if (len != 0) {
-            out.append(s.data() + i, len);
+            std::memcpy(p, s.data() + i, len);
+            p += len;
             i += len;
         } else {
-            out.append(kReplacement);
+            std::memcpy(p, kReplacement.data(), kReplacement.size());  // 3 bytes for >= 1 input byte
+            p += kReplacement.size();
             i += bad;
         }
     }
+    out.advance(static_cast<std::size_t>(p - begin));
 }
 
-void append_uint(std::string& out, std::uint64_t v) {
+void append_uint(JsonLine& out, std::uint64_t v) {
     char buf[24];
     auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, static_cast<std::size_t>(r.ptr - buf));
+    out.append(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
 }
 
-void append_int(std::string& out, std::int64_t v) {
+void append_int(JsonLine& out, std::int64_t v) {
     char buf[24];
     auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, static_cast<std::size_t>(r.ptr - buf));
+    out.append(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
 }
 
-void append_timestamp(std::string& out, std::uint64_t unix_ns) {
+void append_timestamp(JsonLine& out, std::uint64_t unix_ns) {
     const std::uint64_t secs = unix_ns / 1'000'000'000ull;
     const std::uint64_t nanos = unix_ns % 1'000'000'000ull;
     // Civil date from days since the epoch (H. Hinnant's algorithm): no gmtime, no locale.
@@ -142,7 +175,7 @@ void append_timestamp(std::string& out, std::uint64_t unix_ns) {
     put(21, nanos, 9);
     buf[30] = 'Z';
     buf[31] = '"';
-    out.append(buf, 32);
+    out.append(std::string_view(buf, 32));
 }
 
 }  // namespace mw::json

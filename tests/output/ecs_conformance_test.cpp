@@ -17,7 +17,7 @@
 #include "fixtures.hpp"
 
 using namespace mw;
-using nlohmann::json;
+using njson = nlohmann::json;
 
 namespace {
 
@@ -51,7 +51,7 @@ const std::map<std::string, EcsField>& ecs_fields() {
     return fields;
 }
 
-bool compatible(const std::string& ecs_type, const json& v, std::string& why) {
+bool compatible(const std::string& ecs_type, const njson& v, std::string& why) {
     static const std::set<std::string> strings = {"keyword", "text", "wildcard", "match_only_text",
                                                   "constant_keyword", "ip", "date", "version"};
     static const std::set<std::string> integers = {"long", "integer", "short", "byte", "unsigned_long"};
@@ -79,7 +79,7 @@ bool compatible(const std::string& ecs_type, const json& v, std::string& why) {
 }
 
 // Collects "dotted.name -> value" for every leaf; arrays of scalars stay one leaf.
-void flatten(const json& j, const std::string& prefix, std::vector<std::pair<std::string, json>>& out) {
+void flatten(const njson& j, const std::string& prefix, std::vector<std::pair<std::string, njson>>& out) {
     for (const auto& [k, v] : j.items()) {
         std::string name = prefix.empty() ? k : prefix + "." + k;
         if (v.is_object()) flatten(v, name, out);
@@ -91,8 +91,8 @@ void check_conformance(const SecurityEvent& e, const char* label) {
     INFO("event: " << label);
     std::string out;
     test::fixed_encoder().encode(e, out);
-    json j = json::parse(out);
-    std::vector<std::pair<std::string, json>> leaves;
+    njson j = njson::parse(out);
+    std::vector<std::pair<std::string, njson>> leaves;
     flatten(j, "", leaves);
     const auto& fields = ecs_fields();
     std::size_t checked = 0;
@@ -116,7 +116,7 @@ void check_conformance(const SecurityEvent& e, const char* label) {
             CHECK(ok);
         }
         if (!f.allowed.empty()) {
-            for (const auto& el : v.is_array() ? v : json::array({v})) CHECK(f.allowed.count(el.get<std::string>()) == 1);
+            for (const auto& el : v.is_array() ? v : njson::array({v})) CHECK(f.allowed.count(el.get<std::string>()) == 1);
         }
         ++checked;
     }
@@ -164,6 +164,7 @@ TEST_CASE("representative events conform to ECS 9.4.0", "[output][ecs][conforman
     check_conformance(w.ptrace_event(), "ptrace alert");
     check_conformance(w.exit_event(exited), "exit");
     check_conformance(w.rename_unix_event(), "rename");
+    check_conformance(w.pipeline_error_event(), "pipeline error");
 }
 
 TEST_CASE("the conformance check catches a non-ECS field", "[output][ecs][conformance]") {
@@ -171,8 +172,8 @@ TEST_CASE("the conformance check catches a non-ECS field", "[output][ecs][confor
     const auto& f = ecs_fields();
     CHECK(f.count("process.cgroup.path") == 0);
     std::string why;
-    CHECK_FALSE(compatible(f.at("process.pid").type, json("4242"), why));
-    CHECK_FALSE(compatible(f.at("destination.ip").type, json("not-an-ip"), why));
-    CHECK_FALSE(compatible(f.at("@timestamp").type, json("2025-11-22 00:00:00"), why));
-    CHECK(compatible(f.at("user.id").type, json("1001"), why));
+    CHECK_FALSE(compatible(f.at("process.pid").type, njson("4242"), why));
+    CHECK_FALSE(compatible(f.at("destination.ip").type, njson("not-an-ip"), why));
+    CHECK_FALSE(compatible(f.at("@timestamp").type, njson("2025-11-22 00:00:00"), why));
+    CHECK(compatible(f.at("user.id").type, njson("1001"), why));
 }

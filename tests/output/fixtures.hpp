@@ -246,6 +246,20 @@ struct World {
         return e;
     }
 
+    SecurityEvent pipeline_error_event() const {
+        SecurityEvent e;
+        e.sequence = 19;
+        e.kind = EventKind::PipelineError;
+        e.timestamp_ns = 1'763'769'600'480'000'000ull;
+        e.category = "host";
+        e.type = "info";
+        e.action = "events-lost";
+        e.outcome = Outcome::Failure;
+        e.message = "kernel ring buffer full: 4096 records lost";
+        e.lost_events = 4096;
+        return e;
+    }
+
     SecurityEvent rename_unix_event() const {
         SecurityEvent e;
         e.sequence = 18;

@@ -18,9 +18,9 @@ using namespace std::string_literals;
 namespace {
 
 std::string escaped(std::string_view s) {
-    std::string out;
+    mw::json::JsonLine out(16);  // small on purpose: growth is exercised too
     mw::json::append_string(out, s);
-    return out;
+    return std::string(out.view());
 }
 
 }  // namespace
@@ -48,16 +48,16 @@ TEST_CASE("invalid UTF-8 becomes U+FFFD per maximal subpart", "[output][json][ut
 }
 
 TEST_CASE("integers and RFC 3339 timestamps", "[output][json]") {
-    std::string out;
+    mw::json::JsonLine out(8);
     mw::json::append_uint(out, 18446744073709551615ull);
-    out.push_back(' ');
+    out.put(' ');
     mw::json::append_int(out, -9223372036854775807ll - 1);
-    CHECK(out == "18446744073709551615 -9223372036854775808");
+    CHECK(out.view() == "18446744073709551615 -9223372036854775808");
 
     auto ts = [](std::uint64_t ns) {
-        std::string s;
+        mw::json::JsonLine s;
         mw::json::append_timestamp(s, ns);
-        return s;
+        return std::string(s.view());
     };
     CHECK(ts(0) == R"("1970-01-01T00:00:00.000000000Z")");
     CHECK(ts(951'782'400'000'000'001ull) == R"("2000-02-29T00:00:00.000000001Z")");
