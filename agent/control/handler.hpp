@@ -1,0 +1,58 @@
+// The control API's contract with the daemon: who is calling (Caller, from the Unix peer
+// credentials or the client certificate) and what the daemon must answer (ControlHandler).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/result.hpp"
+
+namespace mw {
+
+enum class Role : std::uint8_t { None, Viewer, Operator };
+std::string_view role_name(Role r);  // "none" | "viewer" | "operator"
+
+struct Caller {
+    Role role = Role::None;
+    std::string transport;   // "unix" | "tls"
+    std::string identity;    // "uid:0" | SPIFFE URI | certificate subject
+    std::string peer;        // "pid:1234" | "127.0.0.1:53211"
+};
+
+struct EventsQuery {
+    std::optional<std::uint64_t> since;  // events with a sequence number greater than this
+    std::string kind;                    // "" = any
+    std::uint32_t limit = 100;           // 1..1000
+};
+
+// A call the API refused (no/invalid certificate, unknown role, insufficient role, non-root
+// Unix peer). The daemon turns it into a security event; the server also audits it.
+struct RefusedCall {
+    std::string transport;
+    std::string peer;
+    std::string identity;   // empty when the TLS handshake failed before a certificate was accepted
+    std::string method;     // empty for handshake failures
+    std::string target;
+    std::string reason;
+};
+
+// Implemented by the daemon. Called on the io_context thread that runs the ControlServer:
+// a slow call delays other API clients (not the event pipeline, if that runs elsewhere).
+// Success returns the JSON response body. On failure, Error.code is the HTTP status to send
+// (400 bad request, 409 conflict, 422 policy invalid or signature refused, 503 not ready);
+// any other code is sent as 500. Error.message is returned verbatim as {"error": message}.
+class ControlHandler {
+public:
+    virtual ~ControlHandler() = default;
+    virtual Result<std::string> status_json() = 0;
+    virtual Result<std::string> events_json(const EventsQuery& query) = 0;
+    virtual Result<std::string> list_policies() = 0;
+    // `signature` is the base64 detached signature from the X-Modelwarden-Signature header
+    // ("" when absent); verify_policy_signature() checks it against the trusted keys.
+    virtual Result<std::string> apply_policy(std::string_view yaml, std::string_view signature, const Caller& caller) = 0;
+    virtual Result<std::string> rollback(const Caller& caller) = 0;
+};
+
+}  // namespace mw
