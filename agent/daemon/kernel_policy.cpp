@@ -1,0 +1,103 @@
+// Policy -> kernel maps, and start-up marking of running workloads (see kernel_policy.hpp).
+#include "daemon/kernel_policy.hpp"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+
+#include "process/process_table.hpp"
+#include "sensors/sensors.hpp"
+
+namespace mw {
+
+std::string find_cgroup2_mount() {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+        // "36 25 0:31 / /sys/fs/cgroup rw,... - cgroup2 cgroup2 rw"
+        const auto dash = line.find(" - ");
+        if (dash == std::string::npos || line.compare(dash + 3, 8, "cgroup2 ") != 0) continue;
+        std::istringstream fields(line.substr(0, dash));
+        std::string id, parent, dev, root, mount_point;
+        if (fields >> id >> parent >> dev >> root >> mount_point) return mount_point;
+    }
+    return "/sys/fs/cgroup";
+}
+
+Result<void> load_policy_maps(sensors::Sensors& s, const policy::CompiledPolicy& compiled,
+                              const std::string& cgroup2_root) {
+    // Clear first, then fill: a rule from the previous generation must never survive.
+    for (auto r : {s.clear_path_rules(), s.clear_net_rules(), s.clear_listen_rules(), s.clear_selector_prefixes(),
+                   s.clear_selector_cgroups()})
+        if (!r) return r;
+    for (std::size_t i = 0; i < compiled.workloads.size(); ++i)
+        if (auto r = s.set_workload(static_cast<std::uint32_t>(i + 1), compiled.workloads[i]); !r) return r;
+    for (const auto& e : compiled.path_rules)
+        if (auto r = s.add_path_rule(e.key, e.value); !r) return r;
+    for (const auto& e : compiled.net_rules)
+        if (auto r = s.add_net_rule(e.key, e.value); !r) return r;
+    for (const auto& k : compiled.listen_rules)
+        if (auto r = s.add_listen_rule(k.workload_id, k.port); !r) return r;
+    for (const auto& e : compiled.selector_prefixes)
+        if (auto r = s.add_selector_prefix(e.key, e.workload_id); !r) return r;
+    for (const auto& e : compiled.selector_cgroups) {
+        struct stat st{};
+        const std::string dir = cgroup2_root + e.path;
+        if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+            spdlog::warn("policy: selector cgroup {} does not exist under {} (yet): not pre-selected in the kernel",
+                         e.path, cgroup2_root);
+            continue;
+        }
+        // The kernel's cgroup id is the cgroup directory's inode number on cgroup2.
+        if (auto r = s.add_selector_cgroup(st.st_ino, e.workload_id); !r) return r;
+    }
+    return {};
+}
+
+std::size_t mark_running_workloads(sensors::Sensors& sensors, ProcessTable& table, const policy::PolicySet& policies) {
+    std::vector<std::uint32_t> pids;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+        const auto name = entry.path().filename().string();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+        pids.push_back(static_cast<std::uint32_t>(std::stoul(name)));
+    }
+    // Roots first: processes a selector matches by itself.
+    std::unordered_map<std::uint32_t, std::uint32_t> workload_of;
+    for (auto pid : pids) {
+        const Process* p = table.lookup_or_load(pid);
+        if (!p) continue;
+        const policy::ProcessFacts facts{p->executable, p->args, p->cgroup_path};
+        if (auto id = policies.select_id(facts)) workload_of[pid] = id;
+    }
+    // Then descendants: the nearest selected ancestor decides, as inheritance at fork would have.
+    std::array<const Process*, 64> chain{};
+    for (auto pid : pids) {
+        if (workload_of.count(pid)) continue;
+        const Process* p = table.lookup(pid);
+        if (!p) continue;
+        const std::size_t n = table.ancestors(*p, chain);
+        for (std::size_t i = 0; i < n; ++i) {
+            if (auto it = workload_of.find(chain[i]->pid); it != workload_of.end()) {
+                workload_of[pid] = it->second;
+                break;
+            }
+        }
+    }
+    std::size_t marked = 0;
+    for (const auto& [pid, id] : workload_of) {
+        if (auto r = sensors.mark_task(pid, mw_task_state{id, 0}); !r) {
+            spdlog::warn("policy: cannot mark running process {}: {}", pid, r.error().message);
+            continue;
+        }
+        ++marked;
+    }
+    return marked;
+}
+
+}  // namespace mw
