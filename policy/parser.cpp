@@ -94,7 +94,7 @@ private:
     void check_keys(const YAML::Node& map, std::initializer_list<std::string_view> known, std::string_view what) {
         std::map<std::string, int> seen;
         for (auto it = map.begin(); it != map.end(); ++it) {
-            const YAML::Node& k = it->first;
+            const YAML::Node k = it->first;  // a copy: `it->` yields a temporary pair
             if (!k.IsScalar()) {
                 err(k, fmt::format("{}: keys must be strings", what));
                 continue;
