@@ -113,8 +113,9 @@ void ProcessTable::make_room() {
 }
 
 ProcessTable::Entry& ProcessTable::insert(Process process) {
-    make_room();
     const Key k = key_of(process.pid, process.start_time_ns);
+    if (Entry* existing = find(k)) return *existing;  // callers check first; never double-count children
+    make_room();
     if (auto bp = by_pid_.find(process.pid); bp != by_pid_.end() && !(bp->second == k)) {
         // A new process with a known pid: the old one exited without us seeing it.
         Entry* old = find(bp->second);
@@ -130,7 +131,7 @@ ProcessTable::Entry& ProcessTable::insert(Process process) {
         if (Entry* pe = find(key_of(process.ppid, process.parent_start_time_ns))) ++pe->children;
     }
     auto [it, inserted] = entries_.try_emplace(k);
-    if (inserted) it->second.process = std::move(process);
+    it->second.process = std::move(process);
     by_pid_[it->second.process.pid] = k;
     return it->second;
 }
