@@ -120,7 +120,9 @@ int BPF_PROG(handle_sched_exec, struct task_struct *p, pid_t old_pid, struct lin
 		__u32 *cgroup_workload = bpf_map_lookup_elem(&selector_cgroups, &cgroup_id);
 
 		if (cgroup_workload) {
+			/* selected by cgroup: user space still checks the rest of the selector */
 			mark.workload_id = *cgroup_workload;
+			flags = MW_FLAG_HOST_WIDE;
 		} else if (mw_exe_selected(buf, exe)) {
 			/* a glob prefix matched: user space checks the whole glob and the
 			 * command line, then confirms or unmarks */

@@ -54,6 +54,9 @@ void Pipeline::on_record(std::span<const std::byte> bytes) {
         return;
     }
     if (rec.type() < stats_.by_type.size()) ++stats_.by_type[rec.type()];
+    if (rec.header->workload_id == MW_WORKLOAD_PENDING && rec.type() != MW_EVENT_PROCESS_EXEC &&
+        !provisional_confirmed(rec))
+        return;
     switch (rec.type()) {
     case MW_EVENT_PROCESS_FORK: return handle_fork(rec);
     case MW_EVENT_PROCESS_EXEC: return handle_exec(rec);
@@ -80,10 +83,29 @@ void Pipeline::on_record(std::span<const std::byte> bytes) {
     }
 }
 
+// A task marked by the kernel on a selector's literal prefix sends everything until user
+// space has run the full selector on its exec record. Records from that window are kept
+// when the selection was confirmed and dropped (with the task unmarked, children too) when not.
+bool Pipeline::provisional_confirmed(const DecodedRecord& rec) {
+    const auto& h = *rec.header;
+    const Process* p = processes_.lookup(h.pid);
+    if (p && p->workload_id != 0) return true;
+    ++stats_.provisional_dropped;
+    if (rec.type() == MW_EVENT_PROCESS_FORK) scope_.unwatch(rec.as<mw_fork_event>().child_pid);
+    else scope_.unwatch(h.pid);
+    return false;
+}
+
+std::uint32_t Pipeline::workload_id_of(const mw_event_header& h) const {
+    if (h.workload_id != MW_WORKLOAD_PENDING) return h.workload_id;
+    const Process* p = processes_.lookup(h.pid);
+    return p ? p->workload_id : 0;
+}
+
 const policy::WorkloadPolicy* Pipeline::workload_of(const mw_event_header& h) const {
-    if (!policies_ || h.workload_id == 0 || h.workload_id == MW_WORKLOAD_PENDING) return nullptr;
-    if (h.workload_id > policies_->workloads.size()) return nullptr;
-    return &policies_->workloads[h.workload_id - 1];
+    const std::uint32_t id = workload_id_of(h);
+    if (!policies_ || id == 0 || id > policies_->workloads.size()) return nullptr;
+    return &policies_->workloads[id - 1];
 }
 
 const Process* Pipeline::resolve(const mw_event_header& h) {
@@ -163,7 +185,7 @@ void Pipeline::handle_fork(const DecodedRecord& rec) {
     info.uid = h.uid;
     info.gid = h.gid;
     info.cgroup_id = h.cgroup_id;
-    info.workload_id = h.workload_id;
+    info.workload_id = workload_id_of(h);
     const Process* child = processes_.on_fork(info);
     if (!child) return;
     auto& e = begin(rec, child);
@@ -190,24 +212,23 @@ void Pipeline::handle_exec(const DecodedRecord& rec) {
     info.uid = h.uid;
     info.gid = h.gid;
     info.cgroup_id = h.cgroup_id;
-    info.workload_id = h.workload_id == MW_WORKLOAD_PENDING ? 0 : h.workload_id;
 
-    const bool candidate = (h.flags & (MW_FLAG_PROVISIONAL | MW_FLAG_HOST_WIDE)) != 0 ||
-                           h.workload_id == MW_WORKLOAD_PENDING;
-    const policy::WorkloadPolicy* selected = nullptr;
-    std::uint32_t selected_id = 0;
-    if (candidate && policies_) {
-        // The kernel matched only a literal prefix or a cgroup: the full selector decides.
-        const Process* known = processes_.lookup(h.pid);
-        args_scratch_.clear();
-        for_each_arg(rec.args_blob, [&](std::string_view a) { args_scratch_.emplace_back(a); });
-        policy::ProcessFacts facts{info.executable, args_scratch_, known ? std::string_view(known->cgroup_path) : ""};
-        selected_id = policies_->select_id(facts);
-        if (selected_id) selected = &policies_->workloads[selected_id - 1];
+    // HOST_WIDE on an exec: the kernel marked this task at this exec, by a selector's literal
+    // exe prefix (workload PENDING) or by its cgroup. The full selector decides here.
+    if (h.flags & MW_FLAG_HOST_WIDE) {
+        const policy::WorkloadPolicy* selected = nullptr;
+        std::uint32_t selected_id = 0;
+        if (policies_) {
+            const Process* known = processes_.lookup(h.pid);
+            args_scratch_.clear();
+            for_each_arg(rec.args_blob, [&](std::string_view a) { args_scratch_.emplace_back(a); });
+            policy::ProcessFacts facts{info.executable, args_scratch_,
+                                       known ? std::string_view(known->cgroup_path) : std::string_view()};
+            selected_id = policies_->select_id(facts);
+            if (selected_id) selected = &policies_->workloads[selected_id - 1];
+        }
         info.workload_id = selected_id;
-    }
-    const Process* p = processes_.on_exec(info);
-    if (candidate) {
+        const Process* p = processes_.on_exec(info);
         if (!selected) {
             scope_.unwatch(h.pid);
             ++stats_.selections_dropped;
@@ -224,6 +245,19 @@ void Pipeline::handle_exec(const DecodedRecord& rec) {
         finish(selected, nullptr);
         return;
     }
+
+    // A member's exec (inherited at fork). Forked while its parent was still provisional, it
+    // carries PENDING: its workload is the parent's, as confirmed (or not) since.
+    info.workload_id = workload_id_of(h);
+    if (h.workload_id == MW_WORKLOAD_PENDING) {
+        if (info.workload_id == 0) {
+            scope_.unwatch(h.pid);
+            ++stats_.provisional_dropped;
+            return;
+        }
+        scope_.watch(h.pid, info.workload_id);
+    }
+    const Process* p = processes_.on_exec(info);
     const auto* workload = workload_of(h);
     auto& e = begin(rec, p);
     e.category = "process";

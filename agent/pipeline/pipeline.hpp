@@ -41,6 +41,7 @@ struct PipelineStats {
     std::uint64_t selections_confirmed = 0;
     std::uint64_t selections_dropped = 0;
     std::uint64_t unattributed = 0;    // records whose process could not be resolved
+    std::uint64_t provisional_dropped = 0; // records of prefix-marked tasks the full selector rejected
     std::array<std::uint64_t, 64> by_type{};
 };
 
@@ -77,6 +78,8 @@ private:
     // Emits `event_` as telemetry, or as an alert for `verdict`'s rule when it is a violation.
     void finish(const policy::WorkloadPolicy* workload, const policy::Verdict* verdict);
     const policy::WorkloadPolicy* workload_of(const mw_event_header& h) const;
+    std::uint32_t workload_id_of(const mw_event_header& h) const;
+    bool provisional_confirmed(const DecodedRecord& rec);
     const Process* resolve(const mw_event_header& h);
     void attach_chain(const Process* process, const policy::WorkloadPolicy* workload);
 

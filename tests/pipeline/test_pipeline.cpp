@@ -137,7 +137,7 @@ const std::string& rule_id(policy::RuleKind k) {
 TEST_CASE("a provisional exec that matches a selector is confirmed and starts a workload", "[pipeline]") {
     Fixture f;
     test::RecordBuilder b;
-    f.pipeline.on_record(exec_record(b, 1000, 1, MW_WORKLOAD_PENDING, MW_FLAG_PROVISIONAL, "/usr/bin/python3.11",
+    f.pipeline.on_record(exec_record(b, 1000, 1, MW_WORKLOAD_PENDING, MW_FLAG_PROVISIONAL | MW_FLAG_HOST_WIDE, "/usr/bin/python3.11",
                                      {"python3", "serve.py", "--port", "8080"}, 5'000));
     REQUIRE(f.scope.watched.count(1000) == 1);
     CHECK(f.scope.watched[1000] == 1);
@@ -151,7 +151,7 @@ TEST_CASE("a provisional exec that matches a selector is confirmed and starts a 
 TEST_CASE("a provisional exec that fails the full selector is unwatched and emits nothing", "[pipeline]") {
     Fixture f;
     test::RecordBuilder b;
-    f.pipeline.on_record(exec_record(b, 2000, 1, MW_WORKLOAD_PENDING, MW_FLAG_PROVISIONAL, "/usr/bin/python3.11",
+    f.pipeline.on_record(exec_record(b, 2000, 1, MW_WORKLOAD_PENDING, MW_FLAG_PROVISIONAL | MW_FLAG_HOST_WIDE, "/usr/bin/python3.11",
                                      {"python3", "notebook.py"}, 6'000));
     CHECK(f.scope.watched.empty());
     CHECK(f.scope.unwatched == std::vector<std::uint32_t>{2000});
@@ -162,7 +162,7 @@ TEST_CASE("a provisional exec that fails the full selector is unwatched and emit
 TEST_CASE("a shell spawned by a watched server is one exec alert with the full chain", "[pipeline]") {
     Fixture f;
     test::RecordBuilder b;
-    f.pipeline.on_record(exec_record(b, 1000, 1, MW_WORKLOAD_PENDING, MW_FLAG_PROVISIONAL, "/usr/bin/python3.11",
+    f.pipeline.on_record(exec_record(b, 1000, 1, MW_WORKLOAD_PENDING, MW_FLAG_PROVISIONAL | MW_FLAG_HOST_WIDE, "/usr/bin/python3.11",
                                      {"python3", "serve.py"}, 5'000));
     auto& fork = b.start<mw_fork_event>(MW_EVENT_PROCESS_FORK);
     fill_header(fork.hdr, 1000, 1, 1, 5'000);
@@ -191,7 +191,7 @@ TEST_CASE("a shell spawned by a watched server is one exec alert with the full c
 TEST_CASE("file and network records become exact alerts or telemetry", "[pipeline]") {
     Fixture f;
     test::RecordBuilder b;
-    f.pipeline.on_record(exec_record(b, 1000, 1, MW_WORKLOAD_PENDING, MW_FLAG_PROVISIONAL, "/usr/bin/python3.11",
+    f.pipeline.on_record(exec_record(b, 1000, 1, MW_WORKLOAD_PENDING, MW_FLAG_PROVISIONAL | MW_FLAG_HOST_WIDE, "/usr/bin/python3.11",
                                      {"python3", "serve.py"}, 5'000));
     auto open = [&](std::string_view path, std::uint32_t flags) {
         auto& ev = b.start<mw_file_event>(MW_EVENT_FILE_OPEN);
@@ -248,4 +248,49 @@ TEST_CASE("a corrupt record is counted and dropped", "[pipeline]") {
     f.pipeline.on_record(std::as_bytes(std::span(junk)));
     CHECK(f.pipeline.stats().decode_errors == 1);
     CHECK(f.sink.events.empty());
+}
+
+TEST_CASE("records from a rejected provisional task are dropped, a confirmed one's kept", "[pipeline]") {
+    Fixture f;
+    test::RecordBuilder b;
+    auto open = [&](std::uint32_t pid, std::uint64_t start) {
+        auto& ev = b.start<mw_file_event>(MW_EVENT_FILE_OPEN);
+        fill_header(ev.hdr, pid, 1, MW_WORKLOAD_PENDING, start);
+        ev.hdr.flags = MW_FLAG_PROVISIONAL;
+        const auto p = b.add_string("/etc/shadow");
+        b.body<mw_file_event>().path_len = p;
+        f.pipeline.on_record(b.finish());
+    };
+    f.pipeline.on_record(exec_record(b, 2000, 1, MW_WORKLOAD_PENDING, MW_FLAG_PROVISIONAL | MW_FLAG_HOST_WIDE,
+                                     "/usr/bin/python3.11", {"python3", "notebook.py"}, 6'000));
+    open(2000, 6'000);  // emitted before user space unmarked it
+    CHECK(f.sink.events.empty());
+    CHECK(f.pipeline.stats().provisional_dropped == 1);
+
+    f.pipeline.on_record(exec_record(b, 1000, 1, MW_WORKLOAD_PENDING, MW_FLAG_PROVISIONAL | MW_FLAG_HOST_WIDE,
+                                     "/usr/bin/python3.11", {"python3", "serve.py"}, 5'000));
+    open(1000, 5'000);
+    REQUIRE(f.sink.events.size() == 2);
+    CHECK(f.sink.events[1].kind == EventKind::Alert);
+    CHECK(f.sink.events[1].rule_id == rule_id(policy::RuleKind::sensitive_file_access));
+}
+
+TEST_CASE("a child forked during the provisional window stays in the confirmed workload", "[pipeline]") {
+    Fixture f;
+    test::RecordBuilder b;
+    f.pipeline.on_record(exec_record(b, 1000, 1, MW_WORKLOAD_PENDING, MW_FLAG_PROVISIONAL | MW_FLAG_HOST_WIDE,
+                                     "/usr/bin/python3.11", {"python3", "serve.py"}, 5'000));
+    auto& fork = b.start<mw_fork_event>(MW_EVENT_PROCESS_FORK);
+    fill_header(fork.hdr, 1000, 1, MW_WORKLOAD_PENDING, 5'000);
+    fork.child_pid = 1001;
+    fork.child_start_time_ns = 9'000;
+    f.pipeline.on_record(b.finish());
+    // The child execs a shell; the kernel still has it PENDING (inherited before confirmation).
+    f.pipeline.on_record(exec_record(b, 1001, 1000, MW_WORKLOAD_PENDING, MW_FLAG_PROVISIONAL, "/usr/bin/dash",
+                                     {"sh", "-c", "id"}, 9'000));
+    CHECK(f.scope.watched[1001] == 1);  // re-marked with the confirmed workload
+    REQUIRE(f.sink.events.size() == 3);
+    CHECK(f.sink.events[2].kind == EventKind::Alert);
+    CHECK(f.sink.events[2].rule_id == rule_id(policy::RuleKind::exec_not_allowed));
+    CHECK(f.sink.events[2].root_pid == 1000);
 }
