@@ -188,8 +188,9 @@ struct ControlServer::State : std::enable_shared_from_this<ControlServer::State>
     }
 
     void refuse(const RefusedCall& call, const Caller& caller) {
-        spdlog::warn("control: refused {} {} from {} ({}): {}", call.method.empty() ? "connection" : call.method,
-                     call.target, call.peer, call.identity.empty() ? "no identity" : call.identity, call.reason);
+        spdlog::warn("control: refused {} from {} ({}): {}",
+                     call.method.empty() ? call.transport + " connection" : call.method + " " + call.target, call.peer,
+                     call.identity.empty() ? "no identity" : call.identity, call.reason);
         audit(caller, "api.refused", call.method.empty() ? call.transport : call.method + " " + call.target,
               {{"reason", call.reason}});
         if (options.on_refused) options.on_refused(call);
