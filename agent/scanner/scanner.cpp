@@ -269,7 +269,9 @@ void Walker::safetensors(std::span<const std::uint8_t> d, const std::string& mem
     if (j.is_discarded() || !j.is_object()) { add(Severity::suspicious, "malformed", member, 8, "safetensors header is not a JSON object"); return; }
     const std::uint64_t body = d.size() - 8 - n;
     static const std::pair<std::string_view, int> dsz[] = {{"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4}, {"I16", 2}, {"I8", 1}, {"U8", 1}, {"U16", 2}, {"U32", 4}, {"U64", 8}, {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1}};
-    for (auto& [name, t] : j.items()) {
+    for (auto& item : j.items()) {
+        const std::string name = item.key();
+        auto& t = item.value();
         if (name == "__metadata__") continue;
         auto bad = [&](std::string_view why) { add(Severity::suspicious, "malformed", member, 8, fmt::format("safetensors tensor '{}': {}", name, why)); };
         if (!t.is_object() || !t.contains("dtype") || !t.contains("shape") || !t.contains("data_offsets")) { bad("missing dtype/shape/data_offsets"); continue; }
