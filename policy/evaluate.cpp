@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <charconv>
+#include <string>
 
 namespace mw::policy {
 
@@ -23,6 +24,23 @@ bool any_match(const std::vector<Glob>& globs, std::string_view path) {
     for (const auto& g : globs)
         if (g.match(path)) return true;
     return false;
+}
+
+// The kernel reports what a path resolved to: /proc/self/status arrives as /proc/<pid>/status.
+// Allow lists are written with /proc/self/, so the acting process's own pid directory is
+// matched as /proc/self/ too.
+bool allowed_by(const std::vector<Glob>& globs, std::string_view path, std::uint32_t self_pid) {
+    if (any_match(globs, path)) return true;
+    constexpr std::string_view proc = "/proc/";
+    if (self_pid == 0 || !path.starts_with(proc)) return false;
+    const std::string_view rest = path.substr(proc.size());
+    const auto slash = rest.find('/');
+    std::uint32_t pid = 0;
+    auto [p, ec] = std::from_chars(rest.data(), rest.data() + (slash == std::string_view::npos ? rest.size() : slash), pid);
+    if (ec != std::errc() || pid != self_pid || slash == std::string_view::npos || p != rest.data() + slash) return false;
+    std::string as_self = "/proc/self";
+    as_self.append(rest.substr(slash));
+    return any_match(globs, as_self);
 }
 
 // "/proc/<pid>/..." or "/proc/self/..." naming the acting process itself.
@@ -68,10 +86,10 @@ Verdict evaluate_exec(const WorkloadPolicy& w, std::string_view path) {
 Verdict evaluate_open(const WorkloadPolicy& w, std::string_view path, bool write, std::uint32_t self_pid) {
     if (auto s = sensitive(w, path, self_pid)) return *s;
     if (write) {
-        if (any_match(w.write.allow, path)) return {};
+        if (allowed_by(w.write.allow, path, self_pid)) return {};
         return finding(w, RuleKind::file_write_not_allowed, w.write.action);
     }
-    if (any_match(w.read.allow, path)) return {};
+    if (allowed_by(w.read.allow, path, self_pid)) return {};
     return finding(w, RuleKind::file_read_not_allowed, w.read.action);
 }
 

@@ -99,7 +99,7 @@ TEST_CASE("policy evaluate: /proc memory and environment", "[policy][evaluate]")
     CHECK(mem.rule->mitre_id == "T1003.007");
     CHECK(evaluate_open(w, "/proc/200/mem", false, 100).rule_id() == "MW-FILE-004");
     CHECK(evaluate_open(w, "/proc/200/environ", false, 100).rule_id() == "MW-FILE-004");
-    CHECK(evaluate_open(w, "/proc/100/environ", false, 100).rule_id() == "MW-FILE-001");  // own: only the read list
+    CHECK(evaluate_open(w, "/proc/100/environ", false, 100).allowed);  // own: /proc/self/** covers it
     CHECK(evaluate_open(w, "/proc/self/environ", false, 100).allowed);
     CHECK(evaluate_open(w, "/proc/100/environ", false, 0).rule_id() == "MW-FILE-004");  // unknown pid: not own
     CHECK(evaluate_open(w, "/proc/self/status", false, 100).allowed);
@@ -176,4 +176,15 @@ TEST_CASE("policy evaluate: selectors", "[policy][evaluate]") {
     p.executable = "/usr/bin/perl";
     CHECK(set.select_id(p) == 0);
     CHECK(set.select(p) == nullptr);
+}
+
+TEST_CASE("policy evaluate: /proc/self/ allow entries match the kernel's resolved /proc/<pid>/", "[policy][evaluate]") {
+    auto w = load("enforce");
+    // The kernel resolves /proc/self: the open arrives as the acting process's pid directory.
+    CHECK(evaluate_open(w, "/proc/4242/status", false, 4242).allowed);
+    CHECK(evaluate_open(w, "/proc/self/status", false, 4242).allowed);
+    // Another process's directory is not "self", nor is a pid prefix of it.
+    CHECK_FALSE(evaluate_open(w, "/proc/4243/status", false, 4242).allowed);
+    CHECK_FALSE(evaluate_open(w, "/proc/42420/status", false, 4242).allowed);
+    CHECK_FALSE(evaluate_open(w, "/proc/4242/status", false, 0).allowed);
 }
