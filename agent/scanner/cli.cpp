@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "scanner/manifest.hpp"
+#include "scanner/openssf_signing.hpp"
 #include "scanner/report_format.hpp"
 #include "scanner/scanner.hpp"
 
@@ -137,6 +138,25 @@ void run_verify(const ModelArgs& a) {
     g_exit_code = rc;
 }
 
+void run_verify_openssf(const ModelArgs& a) {
+    auto sig = a.signature.empty() ? (std::filesystem::path(a.dir) / "model.sig").string() : a.signature;
+    auto r = verify_openssf_model_signature(a.dir, sig, a.keys);
+    if (!r) {
+        std::cout << "not approved: " << r.error().message << "\n";
+        g_exit_code = 1;
+        return;
+    }
+    int rc = 0;
+    for (const auto& s : r->scans)
+        if (s.verdict() != Verdict::clean) {
+            std::cout << fmt::format("{}: scan verdict {}\n", s.path, to_string(s.verdict()));
+            rc = 1;
+        }
+    std::cout << fmt::format("model '{}': OpenSSF signature verified, {} files match{}\n", r->model_name, r->resources.size(),
+                             rc ? ", but scans found problems" : "");
+    g_exit_code = rc;
+}
+
 }  // namespace
 
 int model_commands_exit_code() { return g_exit_code; }
@@ -170,6 +190,11 @@ void add_model_commands(CLI::App& app) {
     verify_cmd->add_option("--key", a->keys, "trusted public key PEM (repeatable)")->required();
     verify_cmd->add_option("--signature", a->signature, "signature path (default MANIFEST.sig)");
     verify_cmd->callback([a] { run_verify(*a); });
+    auto* openssf = model->add_subcommand("verify-openssf", "Verify an OpenSSF model-signing model.sig (key-based) and scan the files");
+    openssf->add_option("dir", a->dir, "model directory")->required()->check(CLI::ExistingDirectory);
+    openssf->add_option("--key", a->keys, "trusted public key PEM (repeatable)")->required();
+    openssf->add_option("--signature", a->signature, "bundle path (default DIR/model.sig)");
+    openssf->callback([a] { run_verify_openssf(*a); });
 }
 
 }  // namespace mw::scanner
