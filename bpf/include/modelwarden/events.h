@@ -44,6 +44,7 @@ enum mw_event_type {
 	MW_EVENT_MODULE_LOAD = 33,     /* init_module / finit_module */
 	MW_EVENT_BPF_CALL = 34,        /* bpf() from a process other than the agent */
 	MW_EVENT_ENFORCEMENT = 40,     /* the kernel side acted (kill/deny) */
+	MW_EVENT_SECCOMP = 41,         /* syscall stopped by the task's seccomp filter */
 };
 
 /* Flags in mw_event_header.flags. */
@@ -51,6 +52,7 @@ enum mw_event_type {
 #define MW_FLAG_PROVISIONAL  (1u << 1) /* task marked by selector prefix, not yet confirmed */
 #define MW_FLAG_HOST_WIDE    (1u << 2) /* emitted for an unwatched task (exec candidates, bpf, modules) */
 #define MW_FLAG_PATH_RESOLVED (1u << 3) /* path rebuilt from the kernel's dentry, not the user string */
+#define MW_FLAG_ENFORCED     (1u << 4) /* the kernel acted on this syscall: an MW_EVENT_ENFORCEMENT record carries the alert */
 
 /* Every record starts with this header. `size` is the whole record, header included. */
 struct mw_event_header {
@@ -170,6 +172,9 @@ struct mw_enforcement_event {
 	__s32 result;               /* 0 = done, -errno if the action failed */
 	__u16 text_len;             /* data: the path/exe that triggered it */
 	__u16 _pad;
+	struct mw_sockaddr addr;    /* network causes: destination (connect/send) or local (bind) */
+	__u32 socket_type;          /* network causes: SOCK_STREAM, SOCK_DGRAM */
+	__u32 open_flags;           /* file causes: O_* of the open */
 	char data[];
 };
 
@@ -195,6 +200,7 @@ struct mw_task_state {
 /* workloads: array indexed by workload_id. */
 #define MW_WL_ENFORCE    (1u << 0)  /* mode: enforce */
 #define MW_WL_AUDIT_ALL  (1u << 1)  /* send allowed activity too (full auditing) */
+#define MW_WL_ISOLATED   (1u << 2)  /* isolate action fired: every further egress is denied */
 struct mw_workload_config {
 	__u32 flags;
 	__u8 exec_action;           /* enum mw_action for a non-allowed exec */
@@ -218,6 +224,7 @@ struct mw_path_rule_key {
 #define MW_PATH_ALLOW_WRITE (1u << 1)
 #define MW_PATH_SENSITIVE   (1u << 2) /* always reported, and the sensitive action applies */
 #define MW_PATH_USERSPACE   (1u << 3) /* a glob the trie cannot express: user space decides */
+#define MW_PATH_ALLOW_EXEC  (1u << 4) /* on the exec allow list */
 struct mw_path_rule {
 	__u32 flags;
 };
@@ -251,6 +258,30 @@ struct mw_listen_rule_key {
 struct mw_selector_key {
 	__u32 prefixlen;
 	__u8 path[MW_LPM_PATH_BYTES];
+};
+
+/* ---- seccomp learning and violations (bpf/seccomp_learn.bpf.c) ------------- */
+/* seccomp_syscalls: array indexed by workload_id; bit n of the bitmap = syscall n seen. */
+#define MW_SYSCALL_BITMAP_WORDS 8   /* 512 syscall numbers */
+struct mw_syscall_bitmap {
+	__u64 words[MW_SYSCALL_BITMAP_WORDS];
+};
+
+/* mw_task_state.flags: the launcher's own execve is not the workload's (cleared by it). */
+#define MW_TASK_SKIP_FIRST_EXEC (1u << 31)
+
+enum mw_seccomp_action {
+	MW_SECCOMP_ERRNO = 1,       /* SECCOMP_RET_ERRNO: the syscall returned -errno */
+	MW_SECCOMP_KILL = 2,        /* SECCOMP_RET_KILL_*: the task dies with SIGSYS */
+	MW_SECCOMP_OTHER = 3,       /* TRAP / TRACE without tracer / USER_NOTIF */
+};
+
+struct mw_seccomp_event {
+	struct mw_event_header hdr;
+	__s64 result;               /* -errno for MW_SECCOMP_ERRNO, else the rolled-back register */
+	__u64 args[6];
+	__u32 syscall_nr;           /* this architecture's number */
+	__u32 action;               /* enum mw_seccomp_action */
 };
 
 #endif /* MODELWARDEN_EVENTS_H */
