@@ -9,6 +9,7 @@
 #include "cli/doctor.hpp"
 #include "daemon/agent.hpp"
 #include "policy/check.hpp"
+#include "seccomp/cli.hpp"
 
 #ifndef MW_VERSION
 #define MW_VERSION "0.0.0"
@@ -70,6 +71,9 @@ int main(int argc, char** argv) {
     // ---- doctor ----
     auto* doctor = app.add_subcommand("doctor", "Show kernel features and which hooks the agent will use");
     doctor->callback([&] { exit_code = mw::run_doctor(std::cout); });
+
+    // ---- seccomp learn|generate, exec ----
+    mw::add_seccomp_commands(app, exit_code);
 
     try {
         app.parse(argc, argv);
