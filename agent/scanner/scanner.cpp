@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -472,21 +474,50 @@ Result<HashedScan> scan_and_hash_fd(int fd, std::string path, const ScanOptions&
     struct stat st {};
     if (fstat(fd, &st) != 0) return make_error(fmt::format("scanner: fstat {}: {}", path, std::strerror(errno)), errno);
     if (!S_ISREG(st.st_mode)) return make_error(fmt::format("scanner: {} is not a regular file", path));
-    std::vector<std::uint8_t> buf(static_cast<std::size_t>(st.st_size));
-    std::size_t got = 0;
-    while (got < buf.size()) {
-        auto n = pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(got));
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return make_error(fmt::format("scanner: read {}: {}", path, std::strerror(errno)), errno);
-        if (n == 0) break;
-        got += static_cast<std::size_t>(n);
-    }
-    buf.resize(got);  // the file shrank while reading: hash and scan what was read
+    const auto size = static_cast<std::size_t>(st.st_size);
+    // Not a std::vector: zero-filling 1 GiB before reading it costs as much as the read.
+    std::unique_ptr<std::uint8_t[]> buf(new std::uint8_t[size ? size : 1]);
+    // The hasher follows the reader chunk by chunk; the scan then runs over the same buffer.
+    std::atomic<std::size_t> avail{0};
+    std::atomic<bool> done{false};
     HashedScan out;
-    out.size = got;
-    std::thread hasher([&] { out.sha256 = sha256(buf); });
-    out.report = scan_bytes(buf, std::move(path), opts);
+    std::thread hasher([&] {
+        EvpCtx ctx;
+        EVP_DigestInit_ex(ctx.p, EVP_sha256(), nullptr);
+        std::size_t hashed = 0;
+        while (true) {
+            bool finished = done.load(std::memory_order_acquire);
+            auto a = avail.load(std::memory_order_acquire);
+            if (a > hashed) {
+                EVP_DigestUpdate(ctx.p, buf.get() + hashed, a - hashed);
+                hashed = a;
+            } else if (finished) {
+                break;
+            } else {
+                std::this_thread::yield();
+            }
+        }
+        unsigned len = 0;
+        EVP_DigestFinal_ex(ctx.p, out.sha256.data(), &len);
+    });
+    constexpr std::size_t chunk = std::size_t{8} << 20;
+    std::size_t got = 0;
+    int read_errno = 0;
+    while (got < size) {
+        auto n = pread(fd, buf.get() + got, std::min(chunk, size - got), static_cast<off_t>(got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) { read_errno = errno; break; }
+        if (n == 0) break;  // the file shrank while reading: hash and scan what was read
+        got += static_cast<std::size_t>(n);
+        avail.store(got, std::memory_order_release);
+    }
+    done.store(true, std::memory_order_release);
+    if (read_errno == 0) {
+        out.size = got;
+        out.report = scan_bytes({buf.get(), got}, path, opts);
+    }
     hasher.join();
+    if (read_errno != 0) return make_error(fmt::format("scanner: read {}: {}", path, std::strerror(read_errno)), read_errno);
     return out;
 }
 
