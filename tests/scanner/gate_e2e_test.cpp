@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -182,7 +183,7 @@ TEST_CASE("enforce mode: tampered checkpoint gets EPERM, good one loads, unwatch
     CHECK(g.open_alerts().size() == 1);
 }
 
-TEST_CASE("monitor mode: a failing checkpoint is allowed and alerted", "[e2e][gate]") {
+TEST_CASE("monitor mode: a failing checkpoint is allowed and alerted, writes are tamper alerts", "[e2e][gate]") {
     if (geteuid() != 0) {
         WARN("e2e tier did not run: fanotify permission events need root");
         return;
@@ -197,4 +198,16 @@ TEST_CASE("monitor mode: a failing checkpoint is allowed and alerted", "[e2e][ga
     REQUIRE(alerts.size() == 1);
     CHECK_FALSE(alerts[0].denied);
     CHECK(alerts[0].reason.find("tampered.pt is ") != std::string::npos);
+
+    // Any write to a file under a model directory is a tampering alert.
+    std::ofstream(f.models / "good.pt", std::ios::app) << "x";
+    bool tamper = false;
+    for (int i = 0; i < 100 && !tamper; ++i) {
+        {
+            std::lock_guard l(g.mu);
+            for (const auto& a : g.alerts) tamper = tamper || (a.tamper && a.path == (f.models / "good.pt").string());
+        }
+        if (!tamper) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    CHECK(tamper);
 }
