@@ -18,13 +18,6 @@ std::string ssl_reason() {
     ERR_error_string_n(e, buf, sizeof buf);
     return buf;
 }
-
-int password_cb(char* buf, int size, int, void* userdata) {
-    auto* pw = static_cast<const std::string*>(userdata);
-    if (!pw || pw->size() >= static_cast<std::size_t>(size)) return 0;
-    std::copy(pw->begin(), pw->end(), buf);
-    return static_cast<int>(pw->size());
-}
 }  // namespace
 
 Result<std::shared_ptr<boost::asio::ssl::context>> make_tls_context(const TlsOptions& o) {
@@ -45,9 +38,10 @@ Result<std::shared_ptr<boost::asio::ssl::context>> make_tls_context(const TlsOpt
     if (!o.cert_file.empty() || !o.key_file.empty()) {
         if (o.cert_file.empty() || o.key_file.empty())
             return make_error("tls: client certificate and key must be given together");
-        // The password lives in the options object, which outlives the context (owned by the sink).
-        SSL_CTX_set_default_passwd_cb(h, password_cb);
-        SSL_CTX_set_default_passwd_cb_userdata(h, const_cast<std::string*>(&o.key_password));
+        // Through asio: its context destructor owns (and deletes) the OpenSSL callback userdata.
+        boost::system::error_code ec;
+        ctx->set_password_callback(
+            [pw = o.key_password](std::size_t, boost::asio::ssl::context::password_purpose) { return pw; }, ec);
         if (SSL_CTX_use_certificate_chain_file(h, o.cert_file.c_str()) != 1)
             return make_error(fmt::format("tls: cannot load client certificate {}: {}", o.cert_file, ssl_reason()));
         if (SSL_CTX_use_PrivateKey_file(h, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
