@@ -18,6 +18,7 @@
 #include <openssl/x509_vfy.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -173,7 +174,7 @@ struct ControlServer::State : std::enable_shared_from_this<ControlServer::State>
     std::optional<tcp::acceptor> tls_acceptor;
     std::optional<ssl::context> ssl_ctx;
     std::uint16_t bound_tls_port = 0;
-    bool running = false;
+    std::atomic<bool> running{false};  // stop() may be called from another thread
 
     State(asio::io_context& i, ControlHandler& h, ControlOptions o) : io(i), handler(h), options(std::move(o)) {}
 

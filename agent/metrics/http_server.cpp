@@ -7,6 +7,7 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 
 namespace mw {
@@ -22,7 +23,7 @@ struct MetricsServer::State : std::enable_shared_from_this<MetricsServer::State>
     MetricsServerOptions options;
     tcp::acceptor acceptor;
     std::uint16_t bound_port = 0;
-    bool running = false;
+    std::atomic<bool> running{false};  // stop() may be called from another thread
 
     State(asio::io_context& i, MetricsRegistry& r, MetricsServerOptions o)
         : io(i), registry(r), options(std::move(o)), acceptor(i) {}
