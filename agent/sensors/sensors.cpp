@@ -135,8 +135,10 @@ Result<void> Sensors::configure(const SensorConfig& config)
     skel_->rodata->agent_tgid = config.agent_tgid ? config.agent_tgid : static_cast<std::uint32_t>(::getpid());
     if (int err = bpf_map__set_max_entries(skel_->maps.events, bytes); err)
         return errno_error("cannot size the events ring buffer", err);
-    bpf_program__set_autoload(skel_->progs.handle_seccomp_learn, config.learn_syscalls);
-    bpf_program__set_autoload(skel_->progs.handle_seccomp_verdict, config.seccomp_violations);
+    skel_->rodata->seccomp_learn = config.learn_syscalls ? 1 : 0;
+    skel_->rodata->seccomp_violations = config.seccomp_violations ? 1 : 0;
+    bpf_program__set_autoload(skel_->progs.handle_seccomp_enter, config.learn_syscalls || config.seccomp_violations);
+    bpf_program__set_autoload(skel_->progs.handle_seccomp_exit, config.seccomp_violations);
     return {};
 }
 

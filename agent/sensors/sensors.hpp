@@ -20,11 +20,11 @@ namespace mw::sensors {
 struct SensorConfig {
     std::uint32_t agent_tgid = 0;                       // 0 = this process
     std::uint32_t ring_buffer_bytes = 16u * 1024 * 1024;  // power of two, >= page size
-    // seccomp: learn each watched workload's syscall set (raw_tp/sys_enter, off unless asked:
-    // it runs on every syscall of the host) and report syscalls a filter stopped (fexit on
-    // __secure_computing: only tasks with a filter reach it).
+    // seccomp: learn each watched workload's syscall set, and report syscalls a filter
+    // stopped. Both are off unless asked: raw_tp/sys_enter (and sys_exit for violations)
+    // run on every syscall of the host.
     bool learn_syscalls = false;
-    bool seccomp_violations = true;
+    bool seccomp_violations = false;
 };
 
 // Per-reason drop counts summed over CPUs (index = enum mw_drop_reason).

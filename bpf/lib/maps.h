@@ -155,6 +155,20 @@ struct {
 	__type(value, struct mw_syscall_bitmap);
 } seccomp_syscalls SEC(".maps") __weak;
 
+/* Switches of the seccomp programs, set at load: learning, violation reports, or both. */
+const volatile __u32 seccomp_learn __weak = 0;
+const volatile __u32 seccomp_violations __weak = 0;
+
+/* pid_tgid -> syscall nr + 1, saved at sys_enter by tasks under a seccomp filter. A
+ * sys_exit without it is a syscall seccomp skipped (the kernel runs the filter before
+ * the sys_enter tracepoint). LRU: exit_group never returns, its entry ages out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MW_MAX_PENDING);
+	__type(key, __u64);
+	__type(value, __u64);
+} seccomp_entered SEC(".maps") __weak;
+
 /* ---- output --------------------------------------------------------------------- */
 /* Resized by the agent at load time (default 16 MiB, a power of two). */
 struct {

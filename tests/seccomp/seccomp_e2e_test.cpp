@@ -1,0 +1,288 @@
+// e2e (root, live kernel): learn a real PyTorch server's syscalls, generate its profile, run
+// the same server under `exec --seccomp` (it must answer), then payload syscalls under the
+// profile: EPERM (errno) or SIGSYS (kill_process), each one MW_EVENT_SECCOMP record.
+#include "common/abi.hpp"
+#include "ring_buffer.hpp"
+#include "seccomp/apply.hpp"
+#include "seccomp/learn.hpp"
+#include "seccomp/profile.hpp"
+#include "sensors.hpp"
+#include "syscalls/syscall_table.hpp"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+using namespace mw::seccomp;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kPython = "/usr/bin/python3";  // Debian's, with torch
+
+struct Fixture {
+    fs::path dir;
+    fs::path checkpoint;
+    Fixture()
+    {
+        dir = fs::temp_directory_path() / fmt::format("mw-seccomp-e2e-{}", ::getpid());
+        fs::remove_all(dir);
+        fs::create_directories(dir);
+        auto cmd = fmt::format("{} {}/make_checkpoints.py {} >/dev/null", kPython, MW_WORKLOADS_DIR, dir.string());
+        if (std::system(cmd.c_str()) != 0) FAIL("cannot make checkpoints: " << cmd);
+        checkpoint = dir / "good.pt";
+    }
+    ~Fixture() { fs::remove_all(dir); }
+};
+
+Fixture& fixture()
+{
+    static Fixture f;
+    return f;
+}
+
+std::uint16_t free_port()
+{
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+// One POST to the server once it listens; bounded to 120 s of retries (torch import is slow).
+std::string request_once(std::uint16_t port)
+{
+    for (int attempt = 0; attempt < 1200; ++attempt) {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+            std::string req = "POST / HTTP/1.0\r\nContent-Length: 9\r\n\r\n[1,2,3,4]";
+            if (::write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
+                ::close(fd);
+                return "write failed";
+            }
+            std::string out;
+            char buf[4096];
+            ssize_t n;
+            while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+            ::close(fd);
+            return out;
+        }
+        ::close(fd);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return "server never listened";
+}
+
+std::vector<std::string> server_argv(std::uint16_t port)
+{
+    return {kPython, std::string(MW_WORKLOADS_DIR) + "/model_server.py", "--model", fixture().checkpoint.string(),
+            "--port", std::to_string(port), "--requests", "1"};
+}
+
+// Learned twice (merged, as across runs), generated once per action; cached per process.
+const LearnedSet& learned_server()
+{
+    static LearnedSet set = [] {
+        auto store = fixture().dir / "learned";
+        for (int run = 0; run < 2; ++run) {
+            auto port = free_port();
+            std::string reply;
+            std::thread client([&] { reply = request_once(port); });
+            auto learned = learn_command("torch-server", server_argv(port));
+            client.join();
+            if (!learned) FAIL("learn: " << learned.error().message);
+            INFO("reply: " << reply);
+            REQUIRE(WIFEXITED(learned->wait_status));
+            REQUIRE(WEXITSTATUS(learned->wait_status) == 0);
+            REQUIRE(reply.find("\"prediction\"") != std::string::npos);
+            REQUIRE(store_learned(store, learned->learned));
+        }
+        auto merged = load_learned(store / "torch-server.json");
+        if (!merged) FAIL(merged.error().message);
+        return std::move(merged).value();
+    }();
+    return set;
+}
+
+fs::path profile_for(Action action)
+{
+    GenerateOptions o;
+    o.action = action;
+    auto g = generate_profile(learned_server(), o);
+    if (!g) FAIL(g.error().message);
+    auto path = fixture().dir / fmt::format("profile-{}.json", static_cast<int>(action));
+    std::ofstream(path) << profile_to_json(g->profile);
+    return path;
+}
+
+// Forks a child that waits for the gate, then execs argv under the profile.
+pid_t spawn_confined(const fs::path& profile, const std::vector<std::string>& argv, mw::sensors::Sensors* mark,
+                     const std::string& cgroup = "")
+{
+    int gate[2];
+    REQUIRE(::pipe(gate) == 0);
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::close(gate[1]);
+        char c;
+        if (::read(gate[0], &c, 1) != 1) ::_exit(99);
+        auto failed = exec_confined(ExecOptions{profile.string(), cgroup, argv});
+        fprintf(stderr, "%s\n", failed.error().message.c_str());
+        ::_exit(126);
+    }
+    ::close(gate[0]);
+    if (mark) {
+        mw_task_state st{};
+        st.workload_id = 5;
+        REQUIRE(mark->mark_task(static_cast<std::uint32_t>(pid), st));
+    }
+    REQUIRE(::write(gate[1], "g", 1) == 1);
+    ::close(gate[1]);
+    return pid;
+}
+
+struct Violations {
+    boost::asio::io_context io;
+    mw::sensors::Sensors sensors;
+    std::unique_ptr<mw::sensors::RingBufferReader> reader;
+    std::vector<mw_seccomp_event> records;
+    explicit Violations(mw::sensors::Sensors s) : sensors(std::move(s)) {}
+};
+
+std::unique_ptr<Violations> open_violations()
+{
+    auto s = mw::sensors::Sensors::open();
+    if (!s) FAIL("open: " << s.error().message);
+    mw::sensors::SensorConfig config;
+    config.seccomp_violations = true;
+    if (auto r = s->configure(config); !r) FAIL("configure: " << r.error().message);
+    if (auto r = s->load(); !r) FAIL("load: " << r.error().message);
+    if (auto r = s->attach(); !r) FAIL("attach: " << r.error().message);
+    auto v = std::make_unique<Violations>(std::move(s).value());
+    auto reader = mw::sensors::RingBufferReader::create(v->io, v->sensors.events_map_fd(),
+                                                        [raw = v.get()](std::span<const std::byte> rec) {
+                                                            if (rec.size() < sizeof(mw_seccomp_event)) return;
+                                                            auto* h = reinterpret_cast<const mw_event_header*>(rec.data());
+                                                            if (h->type != MW_EVENT_SECCOMP) return;
+                                                            mw_seccomp_event ev;
+                                                            std::memcpy(&ev, rec.data(), sizeof ev);
+                                                            raw->records.push_back(ev);
+                                                        });
+    if (!reader) FAIL("reader: " << reader.error().message);
+    v->reader = std::move(reader).value();
+    return v;
+}
+
+std::string describe(const std::vector<mw_seccomp_event>& records)
+{
+    std::string out;
+    for (const auto& r : records)
+        out += fmt::format("{}(pid {}, action {}, result {}, arg0 {}) ", mw::syscall_name(r.syscall_nr), r.hdr.pid,
+                           r.action, r.result, r.args[0]);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("learned set of a real PyTorch server: its syscalls, not the launcher's execve", "[seccomp][e2e]")
+{
+    REQUIRE(::geteuid() == 0);
+    const auto& set = learned_server();
+    INFO("learned: " << set.syscalls.size());
+    CHECK(set.runs == 2);
+    for (auto name : {"openat", "mmap", "read", "socket", "bind", "listen", "accept4", "sendto", "futex", "exit_group"})
+        CHECK(set.syscalls.count(name) == 1);
+    CHECK(set.syscalls.count("execve") == 0);  // the launcher's own exec is skipped in the kernel
+    CHECK(set.syscalls.count("ptrace") == 0);
+}
+
+TEST_CASE("the same server runs unchanged under its profile, in its own cgroup", "[seccomp][e2e]")
+{
+    REQUIRE(::geteuid() == 0);
+    auto profile = profile_for(Action::Errno);
+    auto port = free_port();
+    std::string reply;
+    std::thread client([&] { reply = request_once(port); });
+    pid_t pid = spawn_confined(profile, server_argv(port), nullptr, "seccomp-e2e");
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    client.join();
+    INFO("reply: " << reply);
+    CHECK(reply.rfind("HTTP/1.0 200", 0) == 0);
+    CHECK(reply.find("\"prediction\"") != std::string::npos);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    auto mount = find_cgroup2_mount();
+    REQUIRE(mount);
+    CHECK(fs::is_directory(*mount + "/modelwarden/seccomp-e2e"));
+}
+
+TEST_CASE("payload under the errno profile: execve, ptrace, AF_PACKET fail with EPERM, one record each", "[seccomp][e2e]")
+{
+    REQUIRE(::geteuid() == 0);
+    auto profile = profile_for(Action::Errno);
+    auto v = open_violations();
+    pid_t pid = spawn_confined(profile, {kPython, std::string(MW_SECCOMP_TEST_DIR) + "/payload.py"}, &v->sensors);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(v->reader->drain());
+    std::vector<mw_seccomp_event> mine;
+    for (const auto& r : v->records)
+        if (r.hdr.pid == static_cast<std::uint32_t>(pid)) mine.push_back(r);
+    INFO("records: " << describe(mine));
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);  // the payload saw EPERM three times
+    REQUIRE(mine.size() == 3);
+    CHECK(mw::syscall_name(mine[0].syscall_nr) == "execve");
+    CHECK(mw::syscall_name(mine[1].syscall_nr) == "ptrace");
+    CHECK(mine[1].args[0] == 0);  // PTRACE_TRACEME
+    CHECK(mw::syscall_name(mine[2].syscall_nr) == "socket");
+    CHECK(mine[2].args[0] == 17);  // AF_PACKET
+    for (const auto& r : mine) {
+        CHECK(r.action == MW_SECCOMP_ERRNO);
+        CHECK(r.result == -EPERM);
+        CHECK(r.hdr.workload_id == 5);
+    }
+}
+
+TEST_CASE("payload under the kill_process profile dies with SIGSYS, one kill record", "[seccomp][e2e]")
+{
+    REQUIRE(::geteuid() == 0);
+    auto profile = profile_for(Action::KillProcess);
+    auto v = open_violations();
+    pid_t pid = spawn_confined(profile, {kPython, std::string(MW_SECCOMP_TEST_DIR) + "/payload.py"}, &v->sensors);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(v->reader->drain());
+    std::vector<mw_seccomp_event> mine;
+    for (const auto& r : v->records)
+        if (r.hdr.pid == static_cast<std::uint32_t>(pid)) mine.push_back(r);
+    INFO("records: " << describe(mine));
+    REQUIRE(WIFSIGNALED(status));
+    CHECK(WTERMSIG(status) == SIGSYS);
+    REQUIRE(mine.size() == 1);
+    CHECK(mw::syscall_name(mine[0].syscall_nr) == "execve");  // the payload's first move
+    CHECK(mine[0].action == MW_SECCOMP_KILL);
+}
