@@ -115,7 +115,7 @@ std::string ecs(int i) {
 
 }  // namespace
 
-TEST_CASE("rsyslog: mutual-TLS RFC 5425 delivery arrives intact; a client without a certificate is refused",
+TEST_CASE("rsyslog: mutual-TLS RFC 5425 delivery arrives intact - a client without a certificate is refused",
           "[syslog][e2e]") {
     TestDir d;
     siemtest::TestPki pki;

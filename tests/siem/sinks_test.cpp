@@ -132,7 +132,7 @@ TEST_CASE("hec: 503 and 429 with Retry-After resend the same batch until accepte
     CHECK((*sink)->stats().retries == 3);
 }
 
-TEST_CASE("hec: a 400 event is bisected out and dead-lettered with the reason; the rest arrive", "[hec]") {
+TEST_CASE("hec: a 400 event is bisected out and dead-lettered with the reason - the rest arrive", "[hec]") {
     TestDir d;
     auto spool = Spool::open(d.path);
     REQUIRE(spool);
@@ -158,7 +158,7 @@ TEST_CASE("hec: a 400 event is bisected out and dead-lettered with the reason; t
     CHECK((*sink)->stats().dead_lettered == 2);
 }
 
-TEST_CASE("hec: 413 splits the batch; a single oversized event is dead-lettered", "[hec]") {
+TEST_CASE("hec: 413 splits the batch - a single oversized event is dead-lettered", "[hec]") {
     TestDir d;
     auto spool = Spool::open(d.path);
     REQUIRE(spool);
@@ -181,7 +181,7 @@ TEST_CASE("hec: 413 splits the batch; a single oversized event is dead-lettered"
     CHECK(dl[0]["reason"].get<std::string>().find("413") != std::string::npos);
 }
 
-TEST_CASE("hec: a refused token keeps the data; delivery resumes once the token is valid", "[hec]") {
+TEST_CASE("hec: a refused token keeps the data - delivery resumes once the token is valid", "[hec]") {
     TestDir d;
     auto spool = Spool::open(d.path);
     REQUIRE(spool);
@@ -329,7 +329,7 @@ TEST_CASE("bulk: partial failures: 409 is success, 429 items resent alone, 400 i
     CHECK(dl[0]["reason"].get<std::string>().find("document_parsing_exception") != std::string::npos);
 }
 
-TEST_CASE("bulk: wrong API key keeps data and retries; whole-request 503 is retried", "[bulk]") {
+TEST_CASE("bulk: wrong API key keeps data and retries - whole-request 503 is retried", "[bulk]") {
     TestDir d;
     auto spool = Spool::open(d.path);
     REQUIRE(spool);
@@ -353,7 +353,7 @@ TEST_CASE("bulk: wrong API key keeps data and retries; whole-request 503 is retr
     CHECK(rx.documents().size() == 5);
 }
 
-TEST_CASE("tls: HEC over HTTPS verifies the peer; an unverifiable peer gets nothing", "[hec][tls]") {
+TEST_CASE("tls: HEC over HTTPS verifies the peer - an unverifiable peer gets nothing", "[hec][tls]") {
     TestDir d;
     siemtest::TestPki pki;
     REQUIRE(pki.make(d.path.string()));

@@ -47,7 +47,7 @@ TEST_CASE("spool: appends read back in sequence order across lanes", "[spool]") 
     }
 }
 
-TEST_CASE("spool: cursors survive reopen; rewind redelivers unacknowledged", "[spool]") {
+TEST_CASE("spool: cursors survive reopen - rewind redelivers unacknowledged", "[spool]") {
     TestDir d;
     {
         auto s = Spool::open(d.path);
