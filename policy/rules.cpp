@@ -43,6 +43,11 @@ constexpr std::array kCatalog{
              "Boot or Logon Autostart Execution: Kernel Modules and Extensions"},
     RuleInfo{bpf_call, "MW-KERN-002", "bpf() called by a process other than the agent", Severity::high, "T1014",
              "Rootkit"},
+    RuleInfo{model_not_approved, "MW-MODEL-001",
+             "workload opened a model file that is not approved (manifest hash, signature, scan or model card)",
+             Severity::critical, "T1195", "Supply Chain Compromise"},
+    RuleInfo{model_tampered, "MW-MODEL-002", "a file under a model directory was written", Severity::high,
+             "T1565.001", "Data Manipulation: Stored Data Manipulation"},
 };
 }  // namespace
 

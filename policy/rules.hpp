@@ -26,6 +26,8 @@ enum class RuleKind : std::uint8_t {
     privilege_change,
     module_load,
     bpf_call,
+    model_not_approved,
+    model_tampered,
 };
 
 // Numeric values follow ECS event.severity conventions (higher = worse).

@@ -6,9 +6,13 @@
 
 #include <iostream>
 
+#include "audit/audit_log.hpp"
 #include "cli/doctor.hpp"
+#include "control/client.hpp"
 #include "daemon/agent.hpp"
 #include "policy/check.hpp"
+#include "scanner/cli.hpp"
+#include "spool/spool.hpp"
 #include "seccomp/cli.hpp"
 
 #ifndef MW_VERSION
@@ -68,6 +72,57 @@ int main(int argc, char** argv) {
     check->add_option("paths", check_paths, "Policy files or directories")->required();
     check->callback([&] { exit_code = mw::policy::run_policy_check(check_paths, std::cout); });
 
+    const std::string default_socket = "/run/modelwarden/control.sock";
+    std::string socket_path = default_socket;
+    auto control_verb = [&](std::vector<std::string> args) {
+        exit_code = mw::run_control_client(socket_path, args, std::cout, std::cerr);
+    };
+
+    // ---- policy apply|list|rollback (through the running agent) ----
+    std::string apply_file, apply_signature;
+    auto* apply = policy->add_subcommand("apply", "Validate and apply a policy bundle on the running agent");
+    apply->add_option("file", apply_file, "Policy YAML bundle")->required();
+    apply->add_option("--signature", apply_signature, "Detached signature of the bundle (base64 or raw)");
+    apply->add_option("--socket", socket_path, "Control socket");
+    apply->callback([&] {
+        std::vector<std::string> args{"policy", "apply", apply_file};
+        if (!apply_signature.empty()) args.insert(args.end(), {"--signature", apply_signature});
+        control_verb(args);
+    });
+    auto* list = policy->add_subcommand("list", "Policy generations kept by the running agent");
+    list->add_option("--socket", socket_path, "Control socket");
+    list->callback([&] { control_verb({"policy", "list"}); });
+    auto* rollback = policy->add_subcommand("rollback", "Roll the running agent back to the previous generation");
+    rollback->add_option("--socket", socket_path, "Control socket");
+    rollback->callback([&] { control_verb({"policy", "rollback"}); });
+
+    // ---- status ----
+    auto* status = app.add_subcommand("status", "Status of the running agent");
+    status->add_option("--socket", socket_path, "Control socket");
+    status->callback([&] { control_verb({"status"}); });
+
+    // ---- events (local history from the spool) ----
+    std::string spool_query_dir = "/var/lib/modelwarden/spool", since = "10m", kind = "all";
+    std::size_t limit = 1000;
+    auto* events = app.add_subcommand("events", "Query the local event history (the spool)");
+    events->add_option("--spool-dir", spool_query_dir, "Spool directory");
+    events->add_option("--since", since, "How far back: 10m, 2h, 1d or Unix seconds");
+    events->add_option("--kind", kind, "alert|event|all")->check(CLI::IsMember({"alert", "event", "all"}));
+    events->add_option("--limit", limit, "At most this many events");
+    events->callback([&] { exit_code = mw::run_events_query(spool_query_dir, since, kind, limit, std::cout, std::cerr); });
+
+    // ---- audit verify ----
+    auto* audit = app.add_subcommand("audit", "Audit log tools");
+    audit->require_subcommand(1);
+    std::string audit_log = "/var/log/modelwarden/audit.jsonl", audit_key = "/var/lib/modelwarden/audit.key.pub";
+    auto* verify = audit->add_subcommand("verify", "Prove the audit chain intact, or name the first bad record");
+    verify->add_option("--log", audit_log, "Audit log (JSON Lines)");
+    verify->add_option("--key", audit_key, "Public key that signs the checkpoints");
+    verify->callback([&] { exit_code = mw::run_audit_verify(audit_log, audit_key, std::cout); });
+
+    // ---- scan, model ... (the model-artifact guard) ----
+    mw::scanner::add_model_commands(app);
+
     // ---- doctor ----
     auto* doctor = app.add_subcommand("doctor", "Show kernel features and which hooks the agent will use");
     doctor->callback([&] { exit_code = mw::run_doctor(std::cout); });
@@ -80,5 +135,6 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     }
-    return exit_code;
+    // The scanner's commands keep their exit code (0 clean, 1 findings, 2 error) themselves.
+    return exit_code != 0 ? exit_code : mw::scanner::model_commands_exit_code();
 }

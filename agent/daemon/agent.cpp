@@ -2,6 +2,7 @@
 #include "daemon/agent.hpp"
 
 #include <sys/resource.h>
+#include <csignal>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +18,12 @@
 
 #include "daemon/event_router.hpp"
 #include "daemon/kernel_policy.hpp"
+#include "control/sd_notify.hpp"
+#include "daemon/model_gates.hpp"
+#include "daemon/operations.hpp"
+#include "modelgate/model_gate.hpp"
+#include "pin_dir.hpp"
+#include "daemon/policy_store.hpp"
 #include "output/ecs_encoder.hpp"
 #include "output/host_info.hpp"
 #include "output/json_lines_writer.hpp"
@@ -96,15 +103,14 @@ private:
 
 int run_agent(const RunOptions& options) {
     const AgentConfig& config = options.config;
+    // A closed stdout pipe or a dropped socket must be an error on that write, not our death.
+    ::signal(SIGPIPE, SIG_IGN);
 
     // 1. Policy first: a bad policy never starts the agent half-configured.
-    auto policies = policy::load_policy_set(config.policy_paths);
-    if (!policies) {
-        spdlog::error("policy: refusing to start:\n{}", policies.error().message);
+    if (auto valid = policy::load_policy_set(config.policy_paths); !valid) {
+        spdlog::error("policy: refusing to start:\n{}", valid.error().message);
         return 1;
     }
-    const auto compiled = policy::compile_policy_set(policies.value());
-    spdlog::info("policy: {} workload(s) from {}", policies->workloads.size(), fmt::join(config.policy_paths, ", "));
 
     // 2. Outputs.
     auto host = gather_host_info("/");
@@ -142,6 +148,15 @@ int run_agent(const RunOptions& options) {
     sensors::Sensors sensors = std::move(opened).value();
     sensors::SensorConfig sensor_config;
     sensor_config.ring_buffer_bytes = config.ring_buffer_mib * 1024u * 1024u;
+    // Enforcement: cgroup programs at the v2 root, BPF-LSM where it loads, pins for fail-safe.
+    sensor_config.cgroup2_root = find_cgroup2_mount();
+    sensor_config.enable_lsm = features.has("bpf_lsm");
+    if (config.fail_mode != "off" && !config.pin_dir.empty()) {
+        if (auto claimed = enforcement::claim_pin_dir(config.pin_dir); claimed)
+            sensor_config.pin_dir = config.pin_dir;
+        else
+            spdlog::warn("{}: running without pins (no fail-safe)", claimed.error().message);
+    }
     if (auto r = sensors.configure(sensor_config); !r) {
         spdlog::error("sensors: configure: {}", r.error().message);
         return 1;
@@ -151,10 +166,6 @@ int run_agent(const RunOptions& options) {
         return 1;
     }
     const std::string cgroup2 = find_cgroup2_mount();
-    if (auto r = load_policy_maps(sensors, compiled, cgroup2); !r) {
-        spdlog::error("policy: loading kernel maps: {}", r.error().message);
-        return 1;
-    }
 
     asio::io_context io;
     ProcessTableConfig table_config;
@@ -164,8 +175,20 @@ int run_agent(const RunOptions& options) {
     SensorScope scope(sensors);
     EventRouter router(encoder, writer.get(), spool.get());
     Pipeline pipeline(table, scope, router);
-    pipeline.set_policies(&policies.value());
     pipeline.set_clock_offset(host.boot_to_realtime_ns);
+
+    // The kernel maps take each generation first; the pipeline reads it only once they hold it.
+    PolicyStore store([&](const policy::CompiledPolicy& c) { return load_policy_maps(sensors, c, cgroup2); },
+                      config.policy_paths);
+    store.on_change([&](const PolicyGeneration& now, const PolicyGeneration* before) {
+        pipeline.set_policies(&now.policies);
+        spdlog::info("policy: generation {} in force ({} workload(s), {}){}", now.number, now.policies.workloads.size(),
+                     now.origin, before ? fmt::format(", replacing generation {}", before->number) : "");
+    });
+    if (auto r = store.load_files(); !r) {
+        spdlog::error("policy: {}", r.error().message);
+        return 1;
+    }
 
     auto reader = sensors::RingBufferReader::create(
         io, sensors.events_map_fd(), [&pipeline](std::span<const std::byte> rec) { pipeline.on_record(rec); });
@@ -179,8 +202,26 @@ int run_agent(const RunOptions& options) {
     }
     // Attached first, then marked: a process that forks between the /proc scan and the
     // marking is still caught, because the kernel already propagates marks at fork.
-    const std::size_t marked = mark_running_workloads(sensors, table, policies.value());
+    const std::size_t marked = mark_running_workloads(sensors, table, store.current()->policies);
     spdlog::info("policy: {} running process(es) marked as workload members", marked);
+    auto gates = start_model_gates(io, store.current()->policies, sensors, pipeline);
+    if (!gates) {
+        spdlog::error("{}", gates.error().message);
+        return 1;
+    }
+
+    // Control API, metrics and the audit log.
+    Operations ops({io, config, store, pipeline, router, table, sensors, spool.get()});
+    if (auto r = ops.start(); !r) {
+        spdlog::error("{}", r.error().message);
+        return 1;
+    }
+    ops.record("agent", "agent.start", config.agent_name,
+               fmt::format(R"({{"pid":{},"policy_generation":{}}})", ::getpid(), store.current()->number));
+    store.on_change([&](const PolicyGeneration& now, const PolicyGeneration* before) {
+        ops.record(now.origin, "policy.change", fmt::format("generation {}", now.number),
+                   fmt::format(R"({{"previous":{},"sha256":"{}"}})", before ? before->number : 0, now.sha256));
+    });
     (*reader)->start();
 
     // 4. Periodic work: kernel drop reports, flushes, reaping, clock drift.
@@ -207,23 +248,17 @@ int run_agent(const RunOptions& options) {
     });
     lost_ticker.start();
     housekeeping.start();
+    // systemd: READY=1 once attached, then WATCHDOG=1 at half the configured interval.
+    const auto watchdog_every = watchdog_interval();
+    Ticker watchdog(io, watchdog_every ? std::chrono::duration_cast<std::chrono::milliseconds>(*watchdog_every / 2) : 1h,
+                    [] { (void)notify_watchdog(); });
+    if (watchdog_every) watchdog.start();
 
     auto reload = [&] {
         spdlog::info("policy: reload requested");
-        auto next = policy::load_policy_set(config.policy_paths);
-        if (!next) {
-            spdlog::error("policy: reload refused, previous policy stays in force:\n{}", next.error().message);
-            return;
-        }
-        const auto next_compiled = policy::compile_policy_set(next.value());
-        // Swap the set the pipeline reads only after the kernel maps hold the new one.
-        if (auto r = load_policy_maps(sensors, next_compiled, cgroup2); !r) {
-            spdlog::error("policy: reload failed while loading maps: {}", r.error().message);
-            return;
-        }
-        policies = std::move(next);
-        pipeline.set_policies(&policies.value());
-        spdlog::info("policy: reloaded {} workload(s)", policies->workloads.size());
+        if (auto r = store.load_files(); !r)
+            spdlog::error("policy: reload refused, generation {} stays in force:\n{}", store.current()->number,
+                          r.error().message);
     };
 
     asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
@@ -231,23 +266,32 @@ int run_agent(const RunOptions& options) {
         [&](const boost::system::error_code& ec, int sig) {
             if (ec) return;
             if (sig == SIGHUP) {
+                (void)notify_reloading();
                 reload();
+                (void)notify_ready("monitoring");
                 if (writer) (void)writer->reopen();
                 signals.async_wait(on_signal);
                 return;
             }
             spdlog::info("agent: signal {}: stopping", sig);
+            (void)notify_stopping();
+            ops.record("agent", "agent.stop", config.agent_name, fmt::format(R"({{"signal":{}}})", sig));
+            ops.stop();
+            watchdog.stop();
             (*reader)->stop();
+            for (auto& gate : gates.value()) gate->stop();
             lost_ticker.stop();
             housekeeping.stop();
         };
     signals.async_wait(on_signal);
 
+    (void)notify_ready("monitoring");
     if (!options.ready_file.empty()) {
         std::ofstream(options.ready_file) << ::getpid() << "\n";
     }
     spdlog::info("agent: ready (pid {})", ::getpid());
     io.run();
+    if (config.fail_mode == "open") (void)sensors.unpin();  // a clean stop detaches; a crash never gets here
 
     // Teardown: take what the kernel already produced, flush, then free the ring buffer
     // before the skeleton that owns its map.

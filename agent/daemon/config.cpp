@@ -108,9 +108,12 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
                  "config");
     if (!r.errors.empty()) return joined_error(r.errors);
     if (auto agent = root["agent"]) {
-        r.check_keys(agent, {"name", "pin_dir", "lost_report_seconds", "reap_grace_seconds"}, "agent");
+        r.check_keys(agent, {"name", "pin_dir", "fail_mode", "lost_report_seconds", "reap_grace_seconds"}, "agent");
         r.get(agent, "name", config.agent_name);
         r.get(agent, "pin_dir", config.pin_dir);
+        r.get(agent, "fail_mode", config.fail_mode);
+        if (config.fail_mode != "open" && config.fail_mode != "closed" && config.fail_mode != "off")
+            r.errors.push_back(fmt::format("{}: fail_mode must be open, closed or off", where(path, agent["fail_mode"])));
         r.get(agent, "lost_report_seconds", config.lost_report_seconds);
         r.get(agent, "reap_grace_seconds", config.reap_grace_seconds);
     }
@@ -134,8 +137,9 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
     }
     if (auto sinks = root["sinks"]) config.sinks = sinks;
     if (auto control = root["control"]) {
-        r.check_keys(control, {"socket", "tls"}, "control");
+        r.check_keys(control, {"socket", "tls", "policy_keys"}, "control");
         r.get(control, "socket", config.control_socket);
+        r.get(control, "policy_keys", config.policy_keys_dir);
         if (auto tls = control["tls"]) config.control_tls = tls;
     }
     if (auto metrics = root["metrics"]) {

@@ -21,10 +21,16 @@ struct AgentConfig {
     std::string events_file;                     // JSON Lines file ("" = none)
     std::string spool_dir;                       // durable local history + SIEM spool ("" = none)
     std::string control_socket;                  // root-only Unix socket ("" = none)
+    std::string policy_keys_dir;                 // trusted keys: API-applied bundles must be signed ("" = not required)
     std::string metrics_listen;                  // "127.0.0.1:9477" ("" = none)
     std::string audit_log;                       // hash-chained audit log ("" = none)
     std::string audit_key;                       // checkpoint signing key (created if absent)
     std::string pin_dir = "/sys/fs/bpf/modelwarden"; // pinned maps/programs that outlive the agent
+    // What happens to enforcement when the agent stops. Either way a crash (SIGKILL) leaves
+    // the pinned programs enforcing the last policy until the next agent adopts them.
+    //   open:   a clean stop removes the pins (programs detach);  closed: a clean stop keeps them;
+    //   off:    nothing pinned (programs live and die with the agent).
+    std::string fail_mode = "open";
     std::uint32_t lost_report_seconds = 10;      // how often kernel drop counters are reported
     std::uint32_t reap_grace_seconds = 30;       // exited processes stay resolvable this long
     YAML::Node sinks;                            // raw `sinks:` section for the sinks component

@@ -10,7 +10,6 @@ namespace mw {
 
 EventRouter::EventRouter(const EcsEncoder& encoder, JsonLinesWriter* writer, Spool* spool)
     : encoder_(encoder), writer_(writer), spool_(spool) {
-    line_.reserve(16 * 1024);
     event_id_.reserve(64);
 }
 
@@ -23,13 +22,13 @@ void EventRouter::emit(const SecurityEvent& event) {
     encoder_.encode(event, line_);
     const bool urgent = event.kind != EventKind::Event;
     if (writer_) {
-        if (auto r = writer_->write(line_, urgent); !r) {
+        if (auto r = writer_->write(line_.view(), urgent); !r) {
             if (stats_.write_errors++ == 0) spdlog::error("output: events file: {}", r.error().message);
         }
     }
     if (spool_) {
         encoder_.format_event_id(event.sequence, event_id_);
-        if (auto r = spool_->append(event.kind, event_id_, event.timestamp_ns, line_); !r) {
+        if (auto r = spool_->append(event.kind, event_id_, event.timestamp_ns, line_.view()); !r) {
             if (stats_.write_errors++ == 0) spdlog::error("output: spool: {}", r.error().message);
         }
     }

@@ -7,6 +7,7 @@
 
 #include "model/security_event.hpp"
 #include "output/ecs_encoder.hpp"
+#include "output/json_text.hpp"
 #include "pipeline/pipeline.hpp"
 
 namespace mw {
@@ -33,7 +34,7 @@ private:
     const EcsEncoder& encoder_;
     JsonLinesWriter* writer_;
     Spool* spool_;
-    std::string line_;      // reused: no allocation per event once warm
+    json::JsonLine line_;   // reused: no allocation per event once warm
     std::string event_id_;
     RouterStats stats_;
 };

@@ -58,6 +58,21 @@ public:
     // One ring-buffer record. Never throws; a bad record is counted and dropped.
     void on_record(std::span<const std::byte> bytes);
 
+    // An alert the agent raises itself (e.g. the model gate refused an open): the process is
+    // resolved and chained like a kernel record's. Defined in agent_alerts.cpp.
+    struct AgentAlert {
+        std::uint32_t pid = 0;
+        policy::RuleKind rule = policy::RuleKind::model_not_approved;
+        std::string_view category = "file";
+        std::string_view action;
+        std::string_view file_path;
+        std::string_view reason;
+        std::string_view enforcement_action = "alert";
+        bool applied = false;     // the agent acted (e.g. denied the open)
+        bool succeeded = false;
+    };
+    void report_agent_alert(const AgentAlert& alert);
+
     // Reports kernel-side losses since the last call as a pipeline_error event.
     void report_lost(std::uint64_t lost_since_last, std::string_view detail);
 
@@ -97,6 +112,12 @@ private:
     std::string message_;
     std::array<const Process*, 64> chain_{};
     std::vector<std::string> args_scratch_;
+    // Set by begin() for the current record: the kernel acted on this syscall, and its
+    // MW_EVENT_ENFORCEMENT record (not this one) carries the one alert.
+    bool kernel_enforced_ = false;
+    // Set by handle_enforcement while it builds the alert: what the kernel did.
+    const mw_enforcement_event* kernel_action_ = nullptr;
+    std::string detail_;
 };
 
 }  // namespace mw

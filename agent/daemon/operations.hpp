@@ -1,0 +1,71 @@
+// Operations: what platform and security teams use to run the agent — the control API
+// (Unix socket, optional mutual TLS), Prometheus metrics, and the hash-chained audit log —
+// answering from the daemon's live state on the one io_context.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "common/result.hpp"
+#include "control/handler.hpp"
+#include "daemon/config.hpp"
+
+namespace mw {
+
+class AuditLog;
+class ControlServer;
+class EventRouter;
+class MetricsRegistry;
+class MetricsServer;
+class Pipeline;
+class PolicyStore;
+class ProcessTable;
+class Spool;
+namespace sensors { class Sensors; }
+
+struct OperationsContext {
+    boost::asio::io_context& io;
+    const AgentConfig& config;
+    PolicyStore& policies;
+    Pipeline& pipeline;
+    EventRouter& router;
+    ProcessTable& processes;
+    sensors::Sensors& sensors;
+    Spool* spool;                         // nullptr when no spool is configured
+};
+
+class Operations final : public ControlHandler {
+public:
+    explicit Operations(OperationsContext ctx);
+    ~Operations() override;
+
+    // Opens the audit log, then the metrics endpoint, then the control API, as configured.
+    Result<void> start();
+    void stop();
+
+    AuditLog* audit() { return audit_.get(); }
+    // Records an operational fact (agent start/stop, policy change, enforcement) in the audit log.
+    void record(std::string_view actor, std::string_view action, std::string_view object, std::string details_json = "{}");
+
+    // ControlHandler
+    Result<std::string> status_json() override;
+    Result<std::string> events_json(const EventsQuery& query) override;
+    Result<std::string> list_policies() override;
+    Result<std::string> apply_policy(std::string_view yaml, std::string_view signature, const Caller& caller) override;
+    Result<std::string> rollback(const Caller& caller) override;
+
+private:
+    void register_metrics();
+
+    OperationsContext ctx_;
+    std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+    std::unique_ptr<AuditLog> audit_;
+    std::unique_ptr<MetricsRegistry> registry_;
+    std::unique_ptr<MetricsServer> metrics_server_;
+    std::unique_ptr<ControlServer> control_;
+};
+
+}  // namespace mw

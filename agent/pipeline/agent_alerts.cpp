@@ -1,0 +1,51 @@
+// Alerts raised by the agent itself rather than by a kernel record (see Pipeline::report_agent_alert).
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "pipeline/pipeline.hpp"
+#include "process/process_table.hpp"
+
+namespace mw {
+
+void Pipeline::report_agent_alert(const AgentAlert& alert) {
+    event_ = SecurityEvent{};
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    event_.timestamp_ns = static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+    const Process* p = processes_.lookup_or_load(alert.pid);
+    event_.process = p;
+    event_.category = alert.category;
+    event_.type = alert.applied ? "denied" : "access";
+    event_.action = alert.action;
+    event_.outcome = alert.applied && alert.succeeded ? Outcome::Failure : Outcome::Success;
+    event_.file_path = alert.file_path;
+
+    const policy::WorkloadPolicy* workload = nullptr;
+    if (p && policies_ && p->workload_id > 0 && p->workload_id <= policies_->workloads.size())
+        workload = &policies_->workloads[p->workload_id - 1];
+
+    const policy::RuleInfo& info = policy::rule_info(alert.rule);
+    rule_ = RuleMatch{};
+    rule_.id = info.id;
+    rule_.name = info.name;
+    rule_.description = alert.reason;
+    rule_.severity = policy::to_string(info.severity);
+    rule_.severity_score = static_cast<std::uint8_t>(info.severity);
+    rule_.technique_id = info.mitre_id;
+    rule_.technique_name = info.mitre_name;
+    event_.rule = &rule_;
+    event_.kind = EventKind::Alert;
+    event_.enforcement.action = alert.enforcement_action;
+    event_.enforcement.applied = alert.applied;
+    event_.enforcement.succeeded = alert.succeeded;
+    message_.clear();
+    fmt::format_to(std::back_inserter(message_), "{}: {} ({})", info.name, alert.file_path, alert.reason);
+    event_.message = message_;
+    event_.sequence = ++sequence_;
+    attach_chain(p, workload);
+    ++stats_.alerts;
+    sink_.emit(event_);
+}
+
+}  // namespace mw
