@@ -17,8 +17,15 @@ if [ -z "$targets" ]; then
 fi
 
 cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-# shellcheck disable=SC2086  # targets is a word list on purpose
-cmake --build "$build" --target $targets -j"$jobs"
+# One target at a time: a benchmark that does not build is reported, the others still run.
+built=
+for t in $targets; do
+  if cmake --build "$build" --target "$t" -j"$jobs" >"$build/bench-build-$t.log" 2>&1; then
+    built="$built $t"
+  else
+    echo "bench: $t did not build (see $build/bench-build-$t.log)" >&2
+  fi
+done
 
 # auditd for the comparison in bench_foundation: start it if it is not running, stop it after.
 started_auditd=
@@ -39,7 +46,7 @@ stop_auditd() {
 trap stop_auditd EXIT
 
 status=0
-for t in $targets; do
+for t in $built; do
   bin=$(find "$build/bench" -type f -name "$t" -perm -u+x | head -n 1)
   if [ -z "$bin" ]; then
     echo "bench: $t was not built" >&2
