@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* File activity of watched tasks: open family (with the in-kernel allow decision),
  * unlink, rename, chmod, chown and memfd_create (fileless execution staging). */
-#include "selectors.h"
+#include "enforce.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -43,7 +43,27 @@ static __always_inline int mw_file_event(const struct mw_pending_args *p, __s64 
 	}
 	if (!resolved && op->upath)
 		span = mw_user_path(buf, task, op->dirfd, op->upath);
-	if (op->type == MW_EVENT_FILE_OPEN &&
+	if (op->type == MW_EVENT_FILE_OPEN && ret < 0) {
+		struct mw_enforced_syscall enforced;
+
+		if (mw_take_enforced(MW_EVENT_FILE_OPEN, &enforced))
+			flags |= MW_FLAG_ENFORCED; /* BPF-LSM refused it; its record carries the alert */
+	}
+	if (op->type == MW_EVENT_FILE_OPEN && resolved) {
+		/* kill: the open succeeded, but SIGKILL lands before the task returns to user
+		 * space, so the new fd is never read. deny needs a hook before the open
+		 * (BPF-LSM file_open or fanotify): a tracepoint cannot change the result. */
+		struct mw_workload_config *wl = mw_enforcing(p->workload_id);
+
+		if (wl && mw_open_action(wl, p->workload_id, buf, span, op->open_flags) == MW_ACTION_KILL) {
+			__s32 result = mw_kill_current();
+
+			mw_emit_enforcement(p->workload_id, mw_task_event_flags(p), MW_ACTION_KILL,
+					    MW_EVENT_FILE_OPEN, result, buf, span, NULL, 0, op->open_flags);
+			flags |= MW_FLAG_ENFORCED;
+		}
+	}
+	if (op->type == MW_EVENT_FILE_OPEN && !(flags & MW_FLAG_ENFORCED) &&
 	    mw_open_allowed(p->workload_id, buf, span, resolved, op->open_flags))
 		return 0;
 

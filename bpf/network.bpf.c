@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Network activity of watched tasks: connect, bind, listen, accept and UDP sends with
  * an explicit destination; allowed egress/listen is decided here and sends nothing. */
-#include "selectors.h"
+#include "enforce.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -148,9 +148,10 @@ static __always_inline int mw_net_event(const struct mw_pending_args *p, __s64 r
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct mw_net_event *ev = mw_record_scratch();
+	struct mw_enforced_syscall enforced = {};
 	struct socket *sock;
 	bool allowed = false;
-	__u32 off;
+	__u32 off, flags = mw_task_event_flags(p);
 
 	if (!ev)
 		return 0;
@@ -179,17 +180,32 @@ static __always_inline int mw_net_event(const struct mw_pending_args *p, __s64 r
 	}
 	off += ev->unix_path_len & 0xff;
 
-	if (type == MW_EVENT_NET_CONNECT || type == MW_EVENT_NET_SEND)
-		allowed = mw_egress_allowed(p->workload_id, &ev->remote, ev->socket_type);
-	else
-		allowed = mw_listen_allowed(p->workload_id, ev->local.port, ev->local.family);
-	if (allowed)
-		return 0;
+	if (mw_take_enforced(type, &enforced)) {
+		/* a cgroup program denied this syscall: report it, and finish a kill here
+		 * where bpf_send_signal exists (SIGKILL lands before the syscall returns) */
+		flags |= MW_FLAG_ENFORCED;
+	} else {
+		if (type == MW_EVENT_NET_CONNECT || type == MW_EVENT_NET_SEND)
+			allowed = mw_egress_allowed(p->workload_id, &ev->remote, ev->socket_type);
+		else
+			allowed = mw_listen_allowed(p->workload_id, ev->local.port, ev->local.family);
+		if (allowed)
+			return 0;
+	}
 
-	mw_fill_header(&ev->hdr, type, mw_task_event_flags(p), p->workload_id);
+	mw_fill_header(&ev->hdr, type, flags, p->workload_id);
 	ev->result = ret;
 	ev->backlog = backlog;
-	return mw_submit(ev, off);
+	mw_submit(ev, off);
+	if (flags & MW_FLAG_ENFORCED) {
+		__s32 result = 0;
+
+		if (enforced.action == MW_ACTION_KILL)
+			result = mw_kill_current();
+		mw_emit_enforcement(p->workload_id, mw_task_event_flags(p), enforced.action, type, result,
+				    NULL, (struct mw_path_span){}, &enforced.addr, enforced.socket_type, 0);
+	}
+	return 0;
 }
 
 MW_SYSCALL_ENTER(connect, 3)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Process lifecycle: fork (mark inheritance), exec (event + selector marking), exit,
  * and failed execve/execveat attempts. */
-#include "selectors.h"
+#include "enforce.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -104,7 +104,8 @@ int BPF_PROG(handle_sched_exec, struct task_struct *p, pid_t old_pid, struct lin
 	struct mw_task_state mark = {};
 	struct mw_path_span exe;
 	struct mw_exec_event *ev;
-	__u32 flags = 0, off;
+	__u32 flags = 0, off, enforced_action = 0;
+	__s32 enforced_result = 0;
 	__u8 *buf;
 
 	buf = mw_path_scratch();
@@ -113,8 +114,25 @@ int BPF_PROG(handle_sched_exec, struct task_struct *p, pid_t old_pid, struct lin
 	exe = mw_render_file(buf, BPF_CORE_READ(bprm, file));
 
 	if (state) {
+		struct mw_workload_config *wl;
+
 		mark = *state;
 		flags = mark.flags & MW_FLAG_PROVISIONAL;
+		/* A member's exec outside the allow list: SIGKILL here, in the execve that loaded
+		 * the image, is delivered before execve returns, so the new image runs zero
+		 * user-space instructions. The path is the resolved file, as user space sees it. */
+		wl = mw_enforcing(mark.workload_id);
+		if (wl && (wl->exec_action == MW_ACTION_KILL || wl->exec_action == MW_ACTION_ISOLATE) &&
+		    mw_exec_verdict(mark.workload_id, buf, exe) == MW_VERDICT_VIOLATION) {
+			if (wl->exec_action == MW_ACTION_KILL) {
+				enforced_result = mw_kill_current();
+			} else {
+				mw_isolate(wl);
+				enforced_result = 0;
+			}
+			enforced_action = wl->exec_action;
+			flags |= MW_FLAG_ENFORCED;
+		}
 	} else {
 		__u64 cgroup_id = bpf_get_current_cgroup_id();
 		__u32 *cgroup_workload = bpf_map_lookup_elem(&selector_cgroups, &cgroup_id);
@@ -166,7 +184,15 @@ int BPF_PROG(handle_sched_exec, struct task_struct *p, pid_t old_pid, struct lin
 		ev->cwd_len = mw_copy_span(ev, &off, buf, cwd, &flags);
 	}
 	ev->hdr.flags = flags;
-	return mw_submit(ev, off);
+	mw_submit(ev, off);
+	if (enforced_action) {
+		/* after the exec record, so user space knows the new image when it alerts;
+		 * the cwd render above reused the path scratch: render the exe again */
+		exe = mw_render_file(buf, BPF_CORE_READ(bprm, file));
+		mw_emit_enforcement(mark.workload_id, flags & (MW_FLAG_PROVISIONAL | MW_FLAG_TRUNCATED),
+				    enforced_action, MW_EVENT_PROCESS_EXEC, enforced_result, buf, exe, NULL, 0, 0);
+	}
+	return 0;
 }
 
 /* The process is gone when its last thread exits; only then is the mark removed. */
@@ -211,8 +237,12 @@ static __always_inline int mw_exec_attempt(__s64 ret, const struct mw_pending_ar
 	__u32 flags = mw_task_event_flags(p);
 	long n;
 
+	struct mw_enforced_syscall enforced;
+
 	if (ret >= 0)
 		return 0;
+	if (mw_take_enforced(MW_EVENT_EXEC_ATTEMPT, &enforced))
+		flags |= MW_FLAG_ENFORCED; /* BPF-LSM refused it; its record carries the alert */
 	ev = mw_record_scratch();
 	if (!ev)
 		return 0;

@@ -34,7 +34,7 @@ TrieBytes trie_bytes(const Glob& g) {
     return t;
 }
 
-constexpr std::uint32_t kAllowBits = MW_PATH_ALLOW_READ | MW_PATH_ALLOW_WRITE;
+constexpr std::uint32_t kAllowBits = MW_PATH_ALLOW_READ | MW_PATH_ALLOW_WRITE | MW_PATH_ALLOW_EXEC;
 constexpr std::uint32_t kReportBits = MW_PATH_SENSITIVE | MW_PATH_USERSPACE;
 
 std::uint8_t action_byte(Action a) { return static_cast<std::uint8_t>(a); }
@@ -68,6 +68,18 @@ std::vector<PathRuleEntry> compile_path_rules(const WorkloadPolicy& w, std::uint
     add(w.read.allow, MW_PATH_ALLOW_READ);
     add(w.write.allow, MW_PATH_ALLOW_WRITE);
     add(w.sensitive.paths, MW_PATH_SENSITIVE);
+    add(w.exec.allow, MW_PATH_ALLOW_EXEC);
+
+    // Allow lists are a union: a longer entry under an allowing subtree ("/usr/" READ,
+    // "/usr/local/" WRITE) must carry the shorter one's allow bits too, because the trie
+    // answers with the longest match only. The kernel kills on exec from this, so a missing
+    // bit would kill a process the policy allows.
+    for (const auto& [outer, oflags] : rules) {
+        std::uint32_t allow = oflags & kAllowBits;
+        if (!allow || (!outer.empty() && outer.back() == '\0')) continue;
+        for (auto it = rules.upper_bound(outer); it != rules.end() && it->first.starts_with(outer); ++it)
+            it->second |= allow;
+    }
 
     // Propagate report bits down to every longer entry under a prefix entry. An exact
     // entry (ending in NUL) covers only itself, so it never propagates.

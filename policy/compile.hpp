@@ -60,7 +60,8 @@ mw_workload_config compile_workload_config(const WorkloadPolicy& w);
 // inherits that flag, and any entry carrying SENSITIVE or USERSPACE loses its ALLOW bits.
 // Example: sensitive `/proc/*/mem` puts USERSPACE on "/proc/", which demotes the allow
 // entry `/proc/self/**` to USERSPACE, so /proc/self/mem still reaches user space.
-// The exec allow list has no kernel map (execs are rare and always reported).
+// The exec allow list is in the same trie (MW_PATH_ALLOW_EXEC), so the kernel can kill on
+// it; allow bits of a subtree entry are copied to every longer entry under it.
 std::vector<PathRuleEntry> compile_path_rules(const WorkloadPolicy& w, std::uint32_t workload_id);
 
 // Egress CIDRs: v4 stored v4-mapped, workload id and port big-endian, port 0 = any,

@@ -23,7 +23,7 @@ static_assert(offsetof(mw_net_event, data) == 144);
 static_assert(offsetof(mw_syscall_event, data) == 144);
 static_assert(sizeof(mw_seccomp_event) == 136 && offsetof(mw_seccomp_event, syscall_nr) == 128);
 static_assert(sizeof(mw_syscall_bitmap) == 64);
-static_assert(offsetof(mw_enforcement_event, data) == 88);
+static_assert(offsetof(mw_enforcement_event, data) == 120);
 static_assert(sizeof(mw_path_rule_key) == 4 + 4 + MW_LPM_PATH_BYTES);
 static_assert(sizeof(mw_net_rule_key) == 28);
 static_assert(sizeof(mw_workload_config) == 16);

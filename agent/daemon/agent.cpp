@@ -151,12 +151,17 @@ int run_agent(const RunOptions& options) {
     // Enforcement: cgroup programs at the v2 root, BPF-LSM where it loads, pins for fail-safe.
     sensor_config.cgroup2_root = find_cgroup2_mount();
     sensor_config.enable_lsm = features.has("bpf_lsm");
+    enforcement::PinDirLock pin_lock;
     if (config.fail_mode != "off" && !config.pin_dir.empty()) {
-        if (auto claimed = enforcement::claim_pin_dir(config.pin_dir); claimed)
+        if (auto claimed = enforcement::claim_pin_dir(config.pin_dir); claimed) {
+            pin_lock = std::move(claimed).value();
             sensor_config.pin_dir = config.pin_dir;
-        else
+        } else {
             spdlog::warn("{}: running without pins (no fail-safe)", claimed.error().message);
+        }
     }
+    // fail-open: a clean stop (or a failed start) removes the pins; a crash never does.
+    sensors.set_keep_pins(config.fail_mode == "closed");
     if (auto r = sensors.configure(sensor_config); !r) {
         spdlog::error("sensors: configure: {}", r.error().message);
         return 1;
@@ -291,7 +296,6 @@ int run_agent(const RunOptions& options) {
     }
     spdlog::info("agent: ready (pid {})", ::getpid());
     io.run();
-    if (config.fail_mode == "open") (void)sensors.unpin();  // a clean stop detaches; a crash never gets here
 
     // Teardown: take what the kernel already produced, flush, then free the ring buffer
     // before the skeleton that owns its map.

@@ -31,20 +31,26 @@ std::string find_cgroup2_mount() {
 
 Result<void> load_policy_maps(sensors::Sensors& s, const policy::CompiledPolicy& compiled,
                               const std::string& cgroup2_root) {
-    // Clear first, then fill: a rule from the previous generation must never survive.
-    for (auto r : {s.clear_path_rules(), s.clear_net_rules(), s.clear_listen_rules(), s.clear_selector_prefixes(),
-                   s.clear_selector_cgroups()})
-        if (!r) return r;
-    for (std::size_t i = 0; i < compiled.workloads.size(); ++i)
-        if (auto r = s.set_workload(static_cast<std::uint32_t>(i + 1), compiled.workloads[i]); !r) return r;
-    for (const auto& e : compiled.path_rules)
-        if (auto r = s.add_path_rule(e.key, e.value); !r) return r;
-    for (const auto& e : compiled.net_rules)
-        if (auto r = s.add_net_rule(e.key, e.value); !r) return r;
-    for (const auto& k : compiled.listen_rules)
-        if (auto r = s.add_listen_rule(k.workload_id, k.port); !r) return r;
-    for (const auto& e : compiled.selector_prefixes)
-        if (auto r = s.add_selector_prefix(e.key, e.workload_id); !r) return r;
+    // Atomic for the enforcing kernel: each map gets its new entries first (overwriting),
+    // then loses the stale ones, so no rule that both generations share is ever missing.
+    // Workload configs are replaced in place; an isolation already in force survives.
+    for (std::size_t i = 0; i < compiled.workloads.size(); ++i) {
+        const auto id = static_cast<std::uint32_t>(i + 1);
+        mw_workload_config config = compiled.workloads[i];
+        if (auto current = s.workload(id); current && (current->flags & MW_WL_ISOLATED)) config.flags |= MW_WL_ISOLATED;
+        if (auto r = s.set_workload(id, config); !r) return r;
+    }
+    std::vector<std::pair<mw_path_rule_key, mw_path_rule>> paths;
+    for (const auto& e : compiled.path_rules) paths.emplace_back(e.key, e.value);
+    if (auto r = s.replace_path_rules(paths); !r) return r;
+    std::vector<std::pair<mw_net_rule_key, mw_net_rule>> nets;
+    for (const auto& e : compiled.net_rules) nets.emplace_back(e.key, e.value);
+    if (auto r = s.replace_net_rules(nets); !r) return r;
+    if (auto r = s.replace_listen_rules(compiled.listen_rules); !r) return r;
+    std::vector<std::pair<mw_selector_key, std::uint32_t>> prefixes;
+    for (const auto& e : compiled.selector_prefixes) prefixes.emplace_back(e.key, e.workload_id);
+    if (auto r = s.replace_selector_prefixes(prefixes); !r) return r;
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> cgroups;
     for (const auto& e : compiled.selector_cgroups) {
         struct stat st{};
         const std::string dir = cgroup2_root + e.path;
@@ -54,9 +60,9 @@ Result<void> load_policy_maps(sensors::Sensors& s, const policy::CompiledPolicy&
             continue;
         }
         // The kernel's cgroup id is the cgroup directory's inode number on cgroup2.
-        if (auto r = s.add_selector_cgroup(st.st_ino, e.workload_id); !r) return r;
+        cgroups.emplace_back(st.st_ino, e.workload_id);
     }
-    return {};
+    return s.replace_selector_cgroups(cgroups);
 }
 
 std::size_t mark_running_workloads(sensors::Sensors& sensors, ProcessTable& table, const policy::PolicySet& policies) {

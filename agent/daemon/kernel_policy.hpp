@@ -17,7 +17,8 @@ namespace sensors { class Sensors; }
 // The cgroup v2 mount point from /proc/self/mountinfo ("/sys/fs/cgroup" on most hosts).
 std::string find_cgroup2_mount();
 
-// Replaces every policy map's contents with `compiled`. Selector cgroups are resolved to
+// Replaces every policy map's contents with `compiled`, new entries before stale deletions (no
+// window without enforcement). Selector cgroups are resolved to
 // cgroup ids under cgroup2_root; a cgroup that does not exist yet is skipped with a warning.
 Result<void> load_policy_maps(sensors::Sensors& sensors, const policy::CompiledPolicy& compiled,
                               const std::string& cgroup2_root);

@@ -120,6 +120,8 @@ SecurityEvent& Pipeline::begin(const DecodedRecord& rec, const Process* process)
     event_.record_type = rec.type();
     event_.timestamp_ns = static_cast<std::uint64_t>(static_cast<std::int64_t>(rec.header->timestamp_ns) + clock_offset_ns_);
     event_.process = process;
+    kernel_enforced_ = (rec.header->flags & MW_FLAG_ENFORCED) != 0;
+    kernel_action_ = nullptr;
     return event_;
 }
 
@@ -140,7 +142,7 @@ void Pipeline::attach_chain(const Process* process, const policy::WorkloadPolicy
 
 void Pipeline::finish(const policy::WorkloadPolicy* workload, const policy::Verdict* verdict) {
     event_.sequence = ++sequence_;
-    if (verdict && !verdict->allowed && verdict->rule) {
+    if (verdict && !verdict->allowed && verdict->rule && !kernel_enforced_) {
         const policy::RuleInfo& info = *verdict->rule;
         rule_ = RuleMatch{};
         rule_.id = info.id;
@@ -156,6 +158,11 @@ void Pipeline::finish(const policy::WorkloadPolicy* workload, const policy::Verd
         // policy asked for. Enforcement records (MW_EVENT_ENFORCEMENT) report what was done.
         event_.enforcement.action = policy::to_string(verdict->action);
         event_.enforcement.applied = false;
+        if (kernel_action_) {
+            event_.enforcement.applied = true;
+            event_.enforcement.succeeded = kernel_action_->result == 0;
+            event_.enforcement.detail = detail_;
+        }
         message_.clear();
         fmt::format_to(std::back_inserter(message_), "{}: {} {}", info.name, event_.action,
                        !event_.file_path.empty() ? event_.file_path
@@ -444,8 +451,91 @@ void Pipeline::handle_syscall(const DecodedRecord& rec) {
     finish(workload, workload ? &verdict : nullptr);
 }
 
+// The kernel acted on a violation (kill, deny, isolate): this record is the one alert for
+// it (the syscall's own record carries MW_FLAG_ENFORCED and stays telemetry). The rule is
+// the policy's for the cause; the action and its result are what the kernel did.
 void Pipeline::handle_enforcement(const DecodedRecord& rec) {
-    (void)rec;  // enforcement records come with the enforcement programs
+    const auto& ev = rec.as<mw_enforcement_event>();
+    const auto& h = ev.hdr;
+    auto& e = begin(rec, resolve(h));
+    kernel_enforced_ = false;
+    e.result = ev.result;
+    e.outcome = Outcome::Failure;  // the violating action did not take effect (or the process died)
+    const auto* workload = workload_of(h);
+    policy::Verdict verdict;
+    policy::RuleKind fallback = policy::RuleKind::exec_not_allowed;
+    std::string_view hook;
+    switch (ev.cause_type) {
+    case MW_EVENT_PROCESS_EXEC:
+    case MW_EVENT_EXEC_ATTEMPT:
+        e.category = "process";
+        e.type = "start";
+        e.action = "exec";
+        e.file_path = rec.text[0];
+        hook = ev.cause_type == MW_EVENT_PROCESS_EXEC ? "sched_process_exec" : "lsm/bprm_check_security";
+        if (workload) verdict = policy::evaluate_exec(*workload, e.file_path);
+        break;
+    case MW_EVENT_FILE_OPEN: {
+        const bool write = opens_for_write(ev.open_flags);
+        e.category = "file";
+        e.type = "access";
+        e.action = "open";
+        e.file_path = rec.text[0];
+        e.open_flags = ev.open_flags;
+        hook = ev.action == MW_ACTION_KILL ? "sys_exit_openat" : "lsm/file_open";
+        fallback = write ? policy::RuleKind::file_write_not_allowed : policy::RuleKind::file_read_not_allowed;
+        if (workload) verdict = policy::evaluate_open(*workload, e.file_path, write, h.pid);
+        break;
+    }
+    case MW_EVENT_NET_CONNECT:
+    case MW_EVENT_NET_SEND: {
+        e.category = "network";
+        e.type = "connection";
+        e.action = ev.cause_type == MW_EVENT_NET_CONNECT ? "connect" : "send";
+        e.destination = endpoint_of(ev.addr, {});
+        e.socket_type = ev.socket_type;
+        hook = ev.cause_type == MW_EVENT_NET_CONNECT ? "cgroup/connect" : "cgroup/sendmsg";
+        fallback = policy::RuleKind::egress_not_allowed;
+        if (workload && (ev.addr.family == AF_INET || ev.addr.family == AF_INET6))
+            verdict = policy::evaluate_connect(*workload, ev.addr.family,
+                                               std::span(ev.addr.addr, ev.addr.family == AF_INET ? 4u : 16u),
+                                               ev.addr.port);
+        break;
+    }
+    case MW_EVENT_NET_BIND:
+        e.category = "network";
+        e.type = "start";
+        e.action = "bind";
+        e.source = endpoint_of(ev.addr, {});
+        e.socket_type = ev.socket_type;
+        hook = "cgroup/bind";
+        fallback = policy::RuleKind::listen_not_allowed;
+        if (workload) verdict = policy::evaluate_listen(*workload, ev.addr.port);
+        break;
+    default: break;
+    }
+    // The kernel decided from the compiled maps; should user space read the policy
+    // differently, the alert still names the kind of rule the kernel applied.
+    if (verdict.allowed || !verdict.rule) {
+        verdict.allowed = false;
+        verdict.rule = &policy::rule_info(fallback);
+    }
+    verdict.action = static_cast<policy::Action>(ev.action);
+    const char* done = ev.action == MW_ACTION_KILL      ? "killed"
+                       : ev.action == MW_ACTION_ISOLATE ? "isolated"
+                                                        : "denied";
+    detail_.clear();
+    if (ev.result == 0) {
+        fmt::format_to(std::back_inserter(detail_), "{} by the kernel ({})", done, hook);
+        if (ev.action == MW_ACTION_ISOLATE && ev.cause_type != MW_EVENT_PROCESS_EXEC)
+            detail_ += "; this egress denied, all further egress denied";
+    } else {
+        fmt::format_to(std::back_inserter(detail_), "{} failed ({}): {}", ev.action == MW_ACTION_KILL ? "kill" : "action",
+                       hook, std::strerror(-ev.result));
+    }
+    kernel_action_ = &ev;
+    finish(workload, &verdict);
+    kernel_action_ = nullptr;
 }
 
 void Pipeline::report_lost(std::uint64_t lost_since_last, std::string_view detail) {

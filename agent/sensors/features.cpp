@@ -130,6 +130,29 @@ std::vector<std::string> KernelFeatures::active_paths() const
     return out;
 }
 
+std::vector<std::string> KernelFeatures::enforcement_mechanisms() const
+{
+    const bool lsm = has("bpf_lsm"), sig = has("bpf_send_signal"), cg = has("cgroup_sock_addr");
+    std::vector<std::string> out;
+    out.push_back(sig ? "exec kill:      bpf_send_signal(SIGKILL) at tp_btf sched_process_exec (new image runs nothing)"
+                      : "exec kill:      UNAVAILABLE (no bpf_send_signal): alert only");
+    out.push_back(lsm ? "exec deny:      BPF-LSM bprm_check_security (EPERM)"
+                      : "exec deny:      NOT ENFORCED (no BPF-LSM): alert only; use action kill");
+    out.push_back(sig ? "file kill:      bpf_send_signal(SIGKILL) at sys_exit_open* (fd never reaches user space)"
+                      : "file kill:      UNAVAILABLE (no bpf_send_signal): alert only");
+    out.push_back(lsm ? "file deny:      BPF-LSM file_open (EPERM)"
+                      : "file deny:      NOT ENFORCED (no BPF-LSM; fanotify fallback not built yet): alert only; use action kill");
+    out.push_back(cg ? "network deny:   cgroup connect4/6, sendmsg4/6, bind4/6 at the cgroup v2 root (EPERM)"
+                     : "network deny:   UNAVAILABLE (no cgroup sock_addr programs): alert only");
+    out.push_back(cg && sig ? "network kill:   cgroup deny + SIGKILL at the syscall's sys_exit"
+                            : "network kill:   UNAVAILABLE");
+    out.push_back(cg ? "isolate:        workload flag set in the kernel; cgroup programs refuse all further egress"
+                     : "isolate:        UNAVAILABLE (no cgroup sock_addr programs)");
+    out.push_back("freeze:         cgroup v2 cgroup.freeze on the workload's own cgroup (not wired to alerts yet)");
+    out.push_back("fail-safe:      maps and links pinned in bpffs (agent.pin_dir); adopted by the next agent");
+    return out;
+}
+
 KernelFeatures probe()
 {
     KernelFeatures f;

@@ -23,6 +23,8 @@ struct KernelFeatures {
     bool has(const std::string& name) const;
     // Which hook family serves exec/file/network observation on this kernel.
     std::vector<std::string> active_paths() const;
+    // Which mechanism serves each enforcement action on this kernel (doctor, status).
+    std::vector<std::string> enforcement_mechanisms() const;
 };
 
 // Needs root (CAP_BPF/CAP_SYS_ADMIN) for the load probes; never fails as a whole.
@@ -40,6 +42,8 @@ struct fmt::formatter<mw::sensors::KernelFeatures> : fmt::formatter<std::string_
             out = fmt::format_to(out, "  {:<22} {:<4} {}\n", i.name, i.available ? "yes" : "no", i.detail);
         out = fmt::format_to(out, "active:\n");
         for (const auto& a : f.active_paths()) out = fmt::format_to(out, "  {}\n", a);
+        out = fmt::format_to(out, "enforcement:\n");
+        for (const auto& m : f.enforcement_mechanisms()) out = fmt::format_to(out, "  {}\n", m);
         return out;
     }
 };

@@ -8,11 +8,13 @@
 #include <bpf/libbpf.h>
 #include <spdlog/spdlog.h>
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
+#include <filesystem>
 #include <vector>
 
 namespace mw::sensors {
@@ -106,23 +108,36 @@ Result<Sensors> Sensors::open()
 }
 
 Sensors::Sensors(Sensors&& other) noexcept
-    : skel_(std::exchange(other.skel_, nullptr)), loaded_(other.loaded_), disabled_(std::move(other.disabled_))
+    : skel_(std::exchange(other.skel_, nullptr)), loaded_(other.loaded_), disabled_(std::move(other.disabled_)),
+      config_(std::move(other.config_)), cgroup_links_(std::move(other.cgroup_links_)),
+      adopted_maps_(other.adopted_maps_), replaced_links_(other.replaced_links_), keep_pins_(other.keep_pins_)
 {
+    other.cgroup_links_.clear();
 }
 
 Sensors& Sensors::operator=(Sensors&& other) noexcept
 {
     if (this != &other) {
+        for (auto* l : cgroup_links_) bpf_link__destroy(l);
         if (skel_) mw_bpf__destroy(skel_);
         skel_ = std::exchange(other.skel_, nullptr);
         loaded_ = other.loaded_;
         disabled_ = std::move(other.disabled_);
+        config_ = std::move(other.config_);
+        cgroup_links_ = std::move(other.cgroup_links_);
+        other.cgroup_links_.clear();
+        adopted_maps_ = other.adopted_maps_;
+        replaced_links_ = other.replaced_links_;
+        keep_pins_ = other.keep_pins_;
     }
     return *this;
 }
 
 Sensors::~Sensors()
 {
+    // A pinned link stays attached after its fd closes: that is the fail-safe.
+    if (skel_ && !keep_pins_) (void)unpin();
+    for (auto* l : cgroup_links_) bpf_link__destroy(l);
     if (skel_) mw_bpf__destroy(skel_);
 }
 
@@ -135,6 +150,16 @@ Result<void> Sensors::configure(const SensorConfig& config)
     skel_->rodata->agent_tgid = config.agent_tgid ? config.agent_tgid : static_cast<std::uint32_t>(::getpid());
     if (int err = bpf_map__set_max_entries(skel_->maps.events, bytes); err)
         return errno_error("cannot size the events ring buffer", err);
+    config_ = config;
+    // BPF-LSM is refused under lockdown=integrity and absent without "bpf" in lsm=: the
+    // deny programs load only where the probe loaded one.
+    bpf_program__set_autoload(skel_->progs.enforce_bprm_check, config.enable_lsm);
+    bpf_program__set_autoload(skel_->progs.enforce_file_open, config.enable_lsm);
+    // The cgroup programs need a cgroup v2 hierarchy to attach to.
+    for (auto* prog : {skel_->progs.enforce_connect4, skel_->progs.enforce_connect6, skel_->progs.enforce_sendmsg4,
+                       skel_->progs.enforce_sendmsg6, skel_->progs.enforce_bind4, skel_->progs.enforce_bind6})
+        bpf_program__set_autoload(prog, !config.cgroup2_root.empty());
+    if (!config.pin_dir.empty()) prepare_pins();
     skel_->rodata->seccomp_learn = config.learn_syscalls ? 1 : 0;
     skel_->rodata->seccomp_violations = config.seccomp_violations ? 1 : 0;
     bpf_program__set_autoload(skel_->progs.handle_seccomp_enter, config.learn_syscalls || config.seccomp_violations);
@@ -170,6 +195,8 @@ Result<void> Sensors::attach()
 {
     if (!loaded_) return make_error("sensors: attach() before load()", EINVAL);
     if (int err = mw_bpf__attach(skel_); err) return errno_error("cannot attach the bpf programs", err);
+    if (auto r = attach_cgroup_programs(); !r) return r;
+    if (auto r = pin_links(); !r) return r;
     spdlog::info("sensors: attached (syscall tracepoints + tp_btf sched hooks)");
     return {};
 }
@@ -318,6 +345,200 @@ Result<void> Sensors::clear_syscall_bitmap(std::uint32_t workload_id)
     mw_syscall_bitmap empty{};
     return update(skel_->maps.seccomp_syscalls, &workload_id, sizeof workload_id, &empty, sizeof empty,
                   "clear syscall bitmap");
+}
+
+// ---- enforcement: pins, cgroup attachment, atomic policy replacement -----------------
+
+namespace {
+
+bool is_pinnable(const bpf_map* map)
+{
+    // .rodata/.bss carry this agent's own load-time values (its tgid): never shared.
+    return !bpf_map__is_internal(map);
+}
+
+std::string pin_path(const std::string& dir, const char* kind, const char* name)
+{
+    return fmt::format("{}/{}/{}", dir, kind, name);
+}
+
+}  // namespace
+
+// Reuses a pinned map only when it has exactly this build's shape; a stale pin (older
+// layout, other ring-buffer size) is removed so this agent creates and pins a fresh one.
+void Sensors::prepare_pins()
+{
+    std::error_code ec;
+    std::filesystem::create_directories(config_.pin_dir + "/maps", ec);
+    std::filesystem::create_directories(config_.pin_dir + "/links", ec);
+    if (ec) {
+        spdlog::warn("sensors: cannot create pin dir {}: {}: not pinning", config_.pin_dir, ec.message());
+        config_.pin_dir.clear();
+        return;
+    }
+    bpf_map* map = nullptr;
+    bpf_object__for_each_map(map, skel_->obj)
+    {
+        if (!is_pinnable(map)) continue;
+        const std::string path = pin_path(config_.pin_dir, "maps", bpf_map__name(map));
+        int fd = bpf_obj_get(path.c_str());
+        if (fd >= 0) {
+            bpf_map_info info{};
+            __u32 len = sizeof info;
+            const bool same = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.type == bpf_map__type(map) &&
+                              info.key_size == bpf_map__key_size(map) &&
+                              info.value_size == bpf_map__value_size(map) &&
+                              info.max_entries == bpf_map__max_entries(map) &&
+                              info.map_flags == bpf_map__map_flags(map);
+            ::close(fd);
+            if (same) {
+                ++adopted_maps_;
+            } else {
+                spdlog::warn("sensors: pinned map {} does not match this build: replacing it", path);
+                ::unlink(path.c_str());
+            }
+        }
+        if (int err = bpf_map__set_pin_path(map, path.c_str()); err)
+            spdlog::warn("sensors: cannot set pin path {}: {}", path, std::strerror(-err));
+    }
+}
+
+Result<void> Sensors::attach_cgroup_programs()
+{
+    if (config_.cgroup2_root.empty()) return {};
+    int cg = ::open(config_.cgroup2_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cg < 0) return errno_error(fmt::format("cannot open cgroup2 root {}", config_.cgroup2_root), errno);
+    // bpf_link (multi) at the root: every process on the host passes these programs, next
+    // to whatever else is attached there; nothing is moved between cgroups.
+    for (auto* prog : {skel_->progs.enforce_connect4, skel_->progs.enforce_connect6, skel_->progs.enforce_sendmsg4,
+                       skel_->progs.enforce_sendmsg6, skel_->progs.enforce_bind4, skel_->progs.enforce_bind6}) {
+        bpf_link* link = bpf_program__attach_cgroup(prog, cg);
+        if (!link) {
+            int err = errno;
+            ::close(cg);
+            return errno_error(fmt::format("cannot attach {} at cgroup {}", bpf_program__name(prog), config_.cgroup2_root),
+                               err);
+        }
+        cgroup_links_.push_back(link);
+    }
+    ::close(cg);
+    spdlog::info("sensors: network enforcement attached at cgroup root {}", config_.cgroup2_root);
+    return {};
+}
+
+// Pins every link under <pin_dir>/links/<program>. A previous agent's pin there is
+// replaced only after this agent's link is attached, so both enforce for a moment and
+// there is never a moment with neither.
+Result<void> Sensors::pin_links()
+{
+    if (config_.pin_dir.empty()) return {};
+    auto pin_one = [&](bpf_link* link, const char* name) -> Result<void> {
+        const std::string path = pin_path(config_.pin_dir, "links", name);
+        if (::unlink(path.c_str()) == 0) ++replaced_links_;
+        if (int err = bpf_link__pin(link, path.c_str()); err)
+            return errno_error(fmt::format("cannot pin link {}", path), err);
+        return {};
+    };
+    const bpf_object_skeleton* sk = skel_->skeleton;
+    for (int i = 0; i < sk->prog_cnt; ++i) {
+        bpf_link* link = *sk->progs[i].link;
+        if (!link) continue;
+        if (auto r = pin_one(link, sk->progs[i].name); !r) return r;
+    }
+    for (auto* link : cgroup_links_) {
+        const bpf_program* prog = nullptr;
+        // cgroup links are created outside the skeleton: name them by their program
+        for (auto* p : {skel_->progs.enforce_connect4, skel_->progs.enforce_connect6, skel_->progs.enforce_sendmsg4,
+                        skel_->progs.enforce_sendmsg6, skel_->progs.enforce_bind4, skel_->progs.enforce_bind6}) {
+            bpf_link_info info{};
+            __u32 len = sizeof info;
+            if (bpf_obj_get_info_by_fd(bpf_link__fd(link), &info, &len) == 0 && info.prog_id != 0) {
+                bpf_prog_info pinfo{};
+                __u32 plen = sizeof pinfo;
+                if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &pinfo, &plen) == 0 && pinfo.id == info.prog_id) prog = p;
+            }
+        }
+        if (!prog) continue;
+        if (auto r = pin_one(link, bpf_program__name(prog)); !r) return r;
+    }
+    spdlog::info("sensors: pinned under {} (adopted {} map(s), took over {} link(s))", config_.pin_dir, adopted_maps_,
+                 replaced_links_);
+    return {};
+}
+
+Result<void> Sensors::unpin()
+{
+    if (config_.pin_dir.empty()) return {};
+    std::error_code ec;
+    std::filesystem::remove_all(config_.pin_dir, ec);
+    if (ec) return make_error(fmt::format("sensors: cannot remove pins under {}: {}", config_.pin_dir, ec.message()), ec.value());
+    spdlog::info("sensors: fail-open: pins under {} removed, programs detach with this agent", config_.pin_dir);
+    return {};
+}
+
+template <class K, class V>
+Result<void> Sensors::replace(bpf_map* map, const std::vector<std::pair<K, V>>& entries, const char* what)
+{
+    if (!loaded_) return make_error(fmt::format("sensors: replace {} before load()", what), EINVAL);
+    std::vector<K> stale;
+    K key{}, next{};
+    const void* prev = nullptr;
+    while (bpf_map__get_next_key(map, prev, &next, sizeof next) == 0) {
+        stale.push_back(next);
+        key = next;
+        prev = &key;
+    }
+    for (const auto& [k, v] : entries)
+        if (auto r = update(map, &k, sizeof k, &v, sizeof v, what); !r) return r;
+    for (const auto& k : stale) {
+        bool kept = false;
+        for (const auto& e : entries)
+            if (std::memcmp(&e.first, &k, sizeof k) == 0) {
+                kept = true;
+                break;
+            }
+        if (kept) continue;
+        int err = bpf_map__delete_elem(map, &k, sizeof k, 0);
+        if (err && err != -ENOENT) return errno_error(fmt::format("cannot delete stale {} entry", what), err);
+    }
+    return {};
+}
+
+Result<void> Sensors::replace_path_rules(const std::vector<std::pair<mw_path_rule_key, mw_path_rule>>& rules)
+{
+    return replace(skel_->maps.path_rules, rules, "path rules");
+}
+
+Result<void> Sensors::replace_net_rules(const std::vector<std::pair<mw_net_rule_key, mw_net_rule>>& rules)
+{
+    return replace(skel_->maps.net_rules, rules, "net rules");
+}
+
+Result<void> Sensors::replace_listen_rules(const std::vector<mw_listen_rule_key>& keys)
+{
+    std::vector<std::pair<mw_listen_rule_key, std::uint32_t>> entries;
+    for (const auto& k : keys) entries.emplace_back(k, 1u);
+    return replace(skel_->maps.listen_rules, entries, "listen rules");
+}
+
+Result<void> Sensors::replace_selector_prefixes(const std::vector<std::pair<mw_selector_key, std::uint32_t>>& entries)
+{
+    return replace(skel_->maps.selector_exe_prefixes, entries, "selector prefixes");
+}
+
+Result<void> Sensors::replace_selector_cgroups(const std::vector<std::pair<std::uint64_t, std::uint32_t>>& entries)
+{
+    return replace(skel_->maps.selector_cgroups, entries, "selector cgroups");
+}
+
+Result<mw_workload_config> Sensors::workload(std::uint32_t workload_id) const
+{
+    mw_workload_config config{};
+    if (!loaded_) return make_error("sensors: workload() before load()", EINVAL);
+    if (int err = bpf_map__lookup_elem(skel_->maps.workloads, &workload_id, sizeof workload_id, &config, sizeof config, 0);
+        err)
+        return errno_error(fmt::format("cannot read workload {}", workload_id), err);
+    return config;
 }
 
 int Sensors::events_map_fd() const { return skel_ && loaded_ ? bpf_map__fd(skel_->maps.events) : -1; }

@@ -10,10 +10,12 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 struct mw_bpf;
 struct bpf_map;
+struct bpf_link;
 
 namespace mw::sensors {
 
@@ -25,6 +27,13 @@ struct SensorConfig {
     // run on every syscall of the host.
     bool learn_syscalls = false;
     bool seccomp_violations = false;
+    // Fail-safe: maps pinned under <pin_dir>/maps (adopted by the next agent when they match
+    // this build), links under <pin_dir>/links (they keep enforcing if the agent dies).
+    // "" = nothing pinned: the programs go with the agent.
+    std::string pin_dir;
+    // cgroup v2 mount: the network enforcement programs attach at its root ("" = not attached).
+    std::string cgroup2_root;
+    bool enable_lsm = false;                            // BPF-LSM deny programs (probe first)
 };
 
 // Per-reason drop counts summed over CPUs (index = enum mw_drop_reason).
@@ -77,6 +86,24 @@ public:
 
     Result<DropCounters> read_drop_counters() const;
 
+    // ---- enforcement ----
+    // Replaces a policy map's contents without a window where a rule is missing: every new
+    // entry is written (overwriting), then the keys the new set lacks are deleted.
+    Result<void> replace_path_rules(const std::vector<std::pair<mw_path_rule_key, mw_path_rule>>& rules);
+    Result<void> replace_net_rules(const std::vector<std::pair<mw_net_rule_key, mw_net_rule>>& rules);
+    Result<void> replace_listen_rules(const std::vector<mw_listen_rule_key>& keys);
+    Result<void> replace_selector_prefixes(const std::vector<std::pair<mw_selector_key, std::uint32_t>>& entries);
+    Result<void> replace_selector_cgroups(const std::vector<std::pair<std::uint64_t, std::uint32_t>>& entries);
+    Result<mw_workload_config> workload(std::uint32_t workload_id) const;
+    // Fail-open: removes the pins so the programs detach when this agent exits.
+    Result<void> unpin();
+    // Whether the destructor leaves the pins (fail-closed) or removes them (fail-open, and
+    // any start-up failure). A SIGKILLed agent runs no destructor: its pins always stay.
+    void set_keep_pins(bool keep) { keep_pins_ = keep; }
+    std::size_t adopted_maps() const { return adopted_maps_; }    // pinned maps reused at load
+    std::size_t replaced_links() const { return replaced_links_; } // a previous agent's links taken over
+    std::size_t cgroup_links() const { return cgroup_links_.size(); }
+
     // ---- seccomp learning ----
     // The syscalls the workload's tasks entered since load or the last clear (bit n = nr n).
     Result<mw_syscall_bitmap> read_syscall_bitmap(std::uint32_t workload_id) const;
@@ -95,9 +122,20 @@ private:
                         std::size_t value_size, const char* what);
     Result<void> clear(bpf_map* map, std::size_t key_size, const char* what);
 
+    template <class K, class V>
+    Result<void> replace(bpf_map* map, const std::vector<std::pair<K, V>>& entries, const char* what);
+    Result<void> attach_cgroup_programs();
+    Result<void> pin_links();
+    void prepare_pins();
+
     mw_bpf* skel_ = nullptr;
     bool loaded_ = false;
     std::vector<std::string> disabled_;
+    SensorConfig config_;
+    std::vector<bpf_link*> cgroup_links_;
+    std::size_t adopted_maps_ = 0;
+    std::size_t replaced_links_ = 0;
+    bool keep_pins_ = false;
 };
 
 }  // namespace mw::sensors

@@ -146,6 +146,25 @@ struct {
 	__type(value, struct mw_pending_args);
 } pending_args SEC(".maps") __weak;
 
+/* ---- enforcement ---------------------------------------------------------------- */
+/* What a cgroup sock_addr program denied, keyed by pid_tgid, for the same syscall's
+ * sys_exit tracepoint: that program has the task (header, SIGKILL) and the cgroup one
+ * does not (bpf_get_current_task_btf and bpf_send_signal are tracing-only helpers). */
+struct mw_enforced_syscall {
+	__u32 action;               /* enum mw_action */
+	__u32 cause_type;           /* MW_EVENT_NET_CONNECT, _SEND or _BIND */
+	struct mw_sockaddr addr;
+	__u32 socket_type;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MW_MAX_PENDING);
+	__type(key, __u64);
+	__type(value, struct mw_enforced_syscall);
+} enforced_syscalls SEC(".maps") __weak;
+
 /* ---- seccomp learning ------------------------------------------------------------ */
 /* workload_id -> syscalls its tasks entered (bpf/seccomp_learn.bpf.c, only when learning). */
 struct {

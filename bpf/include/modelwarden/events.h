@@ -52,6 +52,7 @@ enum mw_event_type {
 #define MW_FLAG_PROVISIONAL  (1u << 1) /* task marked by selector prefix, not yet confirmed */
 #define MW_FLAG_HOST_WIDE    (1u << 2) /* emitted for an unwatched task (exec candidates, bpf, modules) */
 #define MW_FLAG_PATH_RESOLVED (1u << 3) /* path rebuilt from the kernel's dentry, not the user string */
+#define MW_FLAG_ENFORCED     (1u << 4) /* the kernel acted on this syscall: an MW_EVENT_ENFORCEMENT record carries the alert */
 
 /* Every record starts with this header. `size` is the whole record, header included. */
 struct mw_event_header {
@@ -171,6 +172,9 @@ struct mw_enforcement_event {
 	__s32 result;               /* 0 = done, -errno if the action failed */
 	__u16 text_len;             /* data: the path/exe that triggered it */
 	__u16 _pad;
+	struct mw_sockaddr addr;    /* network causes: destination (connect/send) or local (bind) */
+	__u32 socket_type;          /* network causes: SOCK_STREAM, SOCK_DGRAM */
+	__u32 open_flags;           /* file causes: O_* of the open */
 	char data[];
 };
 
@@ -196,6 +200,7 @@ struct mw_task_state {
 /* workloads: array indexed by workload_id. */
 #define MW_WL_ENFORCE    (1u << 0)  /* mode: enforce */
 #define MW_WL_AUDIT_ALL  (1u << 1)  /* send allowed activity too (full auditing) */
+#define MW_WL_ISOLATED   (1u << 2)  /* isolate action fired: every further egress is denied */
 struct mw_workload_config {
 	__u32 flags;
 	__u8 exec_action;           /* enum mw_action for a non-allowed exec */
@@ -219,6 +224,7 @@ struct mw_path_rule_key {
 #define MW_PATH_ALLOW_WRITE (1u << 1)
 #define MW_PATH_SENSITIVE   (1u << 2) /* always reported, and the sensitive action applies */
 #define MW_PATH_USERSPACE   (1u << 3) /* a glob the trie cannot express: user space decides */
+#define MW_PATH_ALLOW_EXEC  (1u << 4) /* on the exec allow list */
 struct mw_path_rule {
 	__u32 flags;
 };
