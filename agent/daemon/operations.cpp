@@ -108,14 +108,14 @@ Result<void> Operations::start() {
         if (auto r = metrics_server_->start(); !r) return make_error("metrics: " + r.error().message);
     }
 
-    if (!cfg.control_socket.empty() || cfg.control_tls) {
+    if (!cfg.control_socket.empty() || (cfg.control_tls && !cfg.control_tls.IsNull())) {
         ControlOptions o;
         o.unix_socket_path = cfg.control_socket;
         if (!o.unix_socket_path.empty()) {
             std::error_code ec;
             std::filesystem::create_directories(std::filesystem::path(o.unix_socket_path).parent_path(), ec);
         }
-        if (cfg.control_tls) {
+        if (cfg.control_tls && !cfg.control_tls.IsNull()) {  // a default YAML::Node is defined (null)
             auto tls = tls_options(cfg.control_tls);
             if (!tls) return make_error(tls.error().message);
             o.tls = std::move(tls).value();
