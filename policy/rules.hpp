@@ -28,6 +28,7 @@ enum class RuleKind : std::uint8_t {
     bpf_call,
     model_not_approved,
     model_tampered,
+    seccomp_violation,   // keep last: the catalog test counts up to it
 };
 
 // Numeric values follow ECS event.severity conventions (higher = worse).

@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
     run->add_option("--policy", policy_paths, "Policy file or directory (repeatable; overrides the config)");
     run->add_option("--events-file", events_file, "Append ECS JSON Lines to this file");
     run->add_flag("--stdout", to_stdout, "Write ECS JSON Lines to standard output");
+    bool learn_seccomp = false;
+    run->add_flag("--learn-seccomp", learn_seccomp, "Record each workload's syscall set for `seccomp generate`");
     run->add_option("--spool-dir", spool_dir, "Durable event spool directory");
     run->add_option("--ready-file", ready_file, "Write the agent's pid here once it is attached and ready");
     run->add_option("--log-level", log_level, "trace|debug|info|warn|error")->check(
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
         if (!events_file.empty()) options.config.events_file = events_file;
         if (!spool_dir.empty()) options.config.spool_dir = spool_dir;
         if (to_stdout) options.config.stdout_events = true;
+        if (learn_seccomp) options.config.learn_syscalls = true;
         if (!options.config.stdout_events && options.config.events_file.empty() && options.config.spool_dir.empty())
             options.config.stdout_events = true;  // an agent that writes nowhere would be silent
         options.ready_file = ready_file;

@@ -119,8 +119,11 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
     }
     r.get_list(root, "policies", config.policy_paths);
     if (auto sensors = root["sensors"]) {
-        r.check_keys(sensors, {"ring_buffer_mib"}, "sensors");
+        r.check_keys(sensors, {"ring_buffer_mib", "learn_syscalls", "seccomp_violations", "seccomp_dir"}, "sensors");
         r.get(sensors, "ring_buffer_mib", config.ring_buffer_mib);
+        r.get(sensors, "learn_syscalls", config.learn_syscalls);
+        r.get(sensors, "seccomp_violations", config.seccomp_violations);
+        r.get(sensors, "seccomp_dir", config.seccomp_dir);
         if (config.ring_buffer_mib == 0 || config.ring_buffer_mib > 1024 ||
             (config.ring_buffer_mib & (config.ring_buffer_mib - 1)) != 0)
             r.errors.push_back(fmt::format("{}: ring_buffer_mib must be a power of two between 1 and 1024",

@@ -17,6 +17,9 @@ struct AgentConfig {
     std::string agent_name;                      // default: hostname
     std::vector<std::string> policy_paths;       // files or directories of *.yaml
     std::uint32_t ring_buffer_mib = 16;          // kernel -> user ring buffer, sized for bursts
+    bool learn_syscalls = false;                 // record each workload's syscall set (seccomp learning)
+    bool seccomp_violations = false;             // report syscalls that workloads' seccomp profiles block
+    std::string seccomp_dir = "/var/lib/modelwarden/seccomp"; // learned sets, one JSON file per workload
     bool stdout_events = false;                  // JSON Lines on stdout
     std::string events_file;                     // JSON Lines file ("" = none)
     std::string spool_dir;                       // durable local history + SIEM spool ("" = none)

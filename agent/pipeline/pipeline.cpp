@@ -79,6 +79,7 @@ void Pipeline::on_record(std::span<const std::byte> bytes) {
     case MW_EVENT_MODULE_LOAD:
     case MW_EVENT_BPF_CALL: return handle_syscall(rec);
     case MW_EVENT_ENFORCEMENT: return handle_enforcement(rec);
+    case MW_EVENT_SECCOMP: return handle_seccomp(rec);
     default: return;
     }
 }
@@ -156,8 +157,8 @@ void Pipeline::finish(const policy::WorkloadPolicy* workload, const policy::Verd
         event_.kind = EventKind::Alert;
         // The kernel acts before user space sees the record; here the alert says what the
         // policy asked for. Enforcement records (MW_EVENT_ENFORCEMENT) report what was done.
-        event_.enforcement.action = policy::to_string(verdict->action);
-        event_.enforcement.applied = false;
+        // Left as set when a kernel filter already acted before the record (seccomp).
+        if (!event_.enforcement.applied) event_.enforcement.action = policy::to_string(verdict->action);
         if (kernel_action_) {
             event_.enforcement.applied = true;
             event_.enforcement.succeeded = kernel_action_->result == 0;

@@ -87,6 +87,7 @@ private:
     void handle_net(const DecodedRecord& rec);
     void handle_syscall(const DecodedRecord& rec);
     void handle_enforcement(const DecodedRecord& rec);
+    void handle_seccomp(const DecodedRecord& rec);  // seccomp_records.cpp
 
     // Fills the fields every event shares from the record header.
     SecurityEvent& begin(const DecodedRecord& rec, const Process* process);
