@@ -24,6 +24,7 @@
 #include "modelgate/model_gate.hpp"
 #include "pin_dir.hpp"
 #include "daemon/policy_store.hpp"
+#include "daemon/siem_delivery.hpp"
 #include "output/ecs_encoder.hpp"
 #include "output/host_info.hpp"
 #include "output/json_lines_writer.hpp"
@@ -136,6 +137,20 @@ int run_agent(const RunOptions& options) {
         }
         spool = std::move(s).value();
     }
+    // Sinks read the spool: without one there is nothing durable to deliver from.
+    SinksConfig sinks_config;
+    if (config.sinks && !config.sinks.IsNull()) {
+        auto parsed = parse_sinks_config(config.sinks, "config file");
+        if (!parsed) {
+            spdlog::error("sinks: refusing to start:\n{}", parsed.error().message);
+            return 1;
+        }
+        sinks_config = std::move(parsed).value();
+        if (!sinks_config.sinks.empty() && !spool) {
+            spdlog::error("sinks: refusing to start: `sinks:` needs `spool: {{dir: ...}}` (the sinks deliver from it)");
+            return 1;
+        }
+    }
 
     // 3. Sensors: open -> configure -> load -> attach, each step its own error.
     const auto features = sensors::probe();
@@ -195,8 +210,20 @@ int run_agent(const RunOptions& options) {
         return 1;
     }
 
+    std::unique_ptr<SiemDelivery> delivery;
+    if (!sinks_config.sinks.empty()) {
+        auto d = start_siem_delivery(io, *spool, sinks_config);
+        if (!d) {
+            spdlog::error("{}", d.error().message);
+            return 1;
+        }
+        delivery = std::move(d).value();
+    }
     auto reader = sensors::RingBufferReader::create(
-        io, sensors.events_map_fd(), [&pipeline](std::span<const std::byte> rec) { pipeline.on_record(rec); });
+        io, sensors.events_map_fd(), [&pipeline, &delivery](std::span<const std::byte> rec) {
+            pipeline.on_record(rec);
+            if (delivery) delivery->notify();
+        });
     if (!reader) {
         spdlog::error("sensors: ring buffer: {}", reader.error().message);
         return 1;
@@ -250,6 +277,7 @@ int run_agent(const RunOptions& options) {
         table.reap(boottime_ns());
         pipeline.set_clock_offset(realtime_minus_boottime());
         if (spool) (void)spool->maintain(static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()));
+        if (delivery) delivery->notify();  // events not from the ring buffer (model gates, loss reports)
     });
     lost_ticker.start();
     housekeeping.start();
@@ -282,6 +310,7 @@ int run_agent(const RunOptions& options) {
             (void)notify_stopping();
             ops.record("agent", "agent.stop", config.agent_name, fmt::format(R"({{"signal":{}}})", sig));
             ops.stop();
+            if (delivery) delivery->stop();
             watchdog.stop();
             (*reader)->stop();
             for (auto& gate : gates.value()) gate->stop();
