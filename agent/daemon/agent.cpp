@@ -147,7 +147,7 @@ int run_agent(const RunOptions& options) {
         }
         sinks_config = std::move(parsed).value();
         if (!sinks_config.sinks.empty() && !spool) {
-            spdlog::error("sinks: refusing to start: `sinks:` needs `spool: {{dir: ...}}` (the sinks deliver from it)");
+            spdlog::error("sinks: refusing to start: `sinks:` needs `spool: {dir: ...}` (the sinks deliver from it)");
             return 1;
         }
     }
