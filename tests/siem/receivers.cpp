@@ -11,6 +11,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
+#include <ctime>
 
 #include "sinks/sink.hpp"
 
@@ -283,6 +284,12 @@ HecReceiver::Response HecReceiver::handle(const Request& req) {
     }
     ids_.insert(ids_.end(), ids.begin(), ids.end());
     events_.insert(events_.end(), events.begin(), events.end());
+    {
+        timespec ts{};
+        clock_gettime(CLOCK_REALTIME, &ts);
+        arrivals_.insert(arrivals_.end(), events.size(),
+                         static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec));
+    }
     json r{{"text", "Success"}, {"code", 0}};
     if (ack_enabled) {
         std::uint64_t id = next_ack_[channel]++;
@@ -290,6 +297,11 @@ HecReceiver::Response HecReceiver::handle(const Request& req) {
         r["ackId"] = id;
     }
     return {200, r.dump(), {}};
+}
+
+std::vector<std::uint64_t> HecReceiver::arrivals_ns() const {
+    std::lock_guard lk(mu_);
+    return arrivals_;
 }
 
 std::vector<std::string> HecReceiver::ids() const {

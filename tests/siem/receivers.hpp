@@ -87,12 +87,15 @@ public:
     std::vector<std::string> ids() const;
     std::vector<std::string> events_json() const;
     std::uint64_t acks_returned_true() const;
+    // CLOCK_REALTIME ns at which each event of events_json() was accepted (for latency figures).
+    std::vector<std::uint64_t> arrivals_ns() const;
 
 protected:
     Response handle(const Request& req) override;
 
 private:
     std::vector<std::string> ids_, events_;
+    std::vector<std::uint64_t> arrivals_;
     std::map<std::string, std::uint64_t> next_ack_;                 // channel -> next ackId
     std::map<std::string, std::set<std::uint64_t>> pending_acks_;   // channel -> not yet read true
     std::uint64_t acks_true_ = 0;
