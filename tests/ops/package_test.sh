@@ -48,7 +48,8 @@ for lib in libbpf1 libssl3 libyaml-cpp0.7 libspdlog1.10 libfmt9 libseccomp2 libs
     # shlibdeps lists what the binary really links; libraries it does not link are not required.
     ldd "$build/agent/cli/modelwarden" 2>/dev/null | grep -q "${lib%%[0-9.]*}" || continue
   fi
-  grep -Eq "(^|, )$lib( |,|$)" <<<"$depends" || fail "Depends lacks $lib: $depends"
+  # Debian may name a library's runtime package with a suffix for its ABI (libspdlog1.10-fmt9).
+  grep -Eq "(^|, )$lib(-[a-z0-9.]+)?( |,|$)" <<<"$depends" || fail "Depends lacks $lib: $depends"
 done
 echo "package test: Depends: $depends"
 
