@@ -51,12 +51,8 @@ bool append_json_line(std::string& out, const SpoolRecord& r, SinkFormat format,
         out += '\n';
         return true;
     }
-    auto ocsf = ecs_to_ocsf(r.json);
-    if (!ocsf) {
-        why = ocsf.error().message;
-        return false;
-    }
-    out += *ocsf;
+    if (!append_ocsf_or_ecs(out, r.json, why))
+        spdlog::debug("sinks: event {} written as ECS: {}", r.event_id, why);
     out += '\n';
     return true;
 }

@@ -66,8 +66,8 @@ private:
     std::string buf_;
 };
 
-// Appends one record as a JSON line in `format`; false (with the reason) if it cannot be
-// shaped that way (the record is then dead-lettered, never silently dropped).
+// Appends one record as a JSON line in `format` (OCSF falls back to the ECS document for records
+// without an OCSF class, see append_ocsf_or_ecs); false (with the reason) if it cannot be written.
 bool append_json_line(std::string& out, const SpoolRecord& r, SinkFormat format, std::string& why);
 
 }  // namespace mw

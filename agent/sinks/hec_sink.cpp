@@ -1,6 +1,8 @@
 // Splunk HEC delivery: envelope encoding, status handling, bisecting bad batches, ack polling.
 #include "sinks/hec_sink.hpp"
 
+#include "sinks/ocsf_encoder.hpp"
+
 #include <unistd.h>
 
 #include <random>
@@ -50,7 +52,13 @@ void append_hec_envelope(std::string& out, const SpoolRecord& r, const HecOption
         append_json_string(out, o.index);
     }
     out += R"(,"event":)";
-    out += r.json;
+    if (o.ocsf) {
+        std::string why;
+        if (!append_ocsf_or_ecs(out, r.json, why))
+            spdlog::debug("sinks: {}: event {} sent as ECS: {}", o.name, r.event_id, why);
+    } else {
+        out += r.json;
+    }
     // Indexed fields must be flat (string values only).
     out += R"(,"fields":{"event_kind":)";
     out += r.kind == EventKind::Alert ? R"("alert")" : R"("event")";

@@ -26,6 +26,7 @@ struct HecOptions {
     bool gzip = true;
     int gzip_level = 1;
     std::chrono::milliseconds timeout{30'000};
+    bool ocsf = false;                    // `event` in OCSF 1.8.0 instead of ECS (see ocsf_encoder.hpp)
     TlsOptions tls;
     BatchOptions batch;
     RetryOptions retry;

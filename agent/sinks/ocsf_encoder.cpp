@@ -219,4 +219,15 @@ Result<std::string> ecs_to_ocsf(std::string_view ecs_json) {
     return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+bool append_ocsf_or_ecs(std::string& out, std::string_view ecs_json, std::string& why) {
+    auto ocsf = ecs_to_ocsf(ecs_json);
+    if (!ocsf) {
+        why = ocsf.error().message;
+        out += ecs_json;
+        return false;
+    }
+    out += *ocsf;
+    return true;
+}
+
 }  // namespace mw

@@ -294,6 +294,7 @@ Result<SinksConfig> parse_sinks_config(const YAML::Node& sinks, const std::strin
             r.get_tls(node, o.tls);
             r.get_batch(node, o.batch);
             r.get_retry(node, o.retry);
+            o.ocsf = sink.format == SinkFormat::Ocsf;
             o.dead_letter_path = dead_letter;
             sink.options = std::move(o);
         } else if (type == "bulk") {
@@ -384,8 +385,8 @@ Result<SinksConfig> parse_sinks_config(const YAML::Node& sinks, const std::strin
             r.error(node["type"], fmt::format("unknown sink type '{}' (hec, bulk, syslog, file or stdout)", type));
             continue;
         }
-        if (sink.format == SinkFormat::Ocsf && type != "file" && type != "stdout")
-            r.error(node["format"], fmt::format("format: ocsf is supported by file and stdout sinks, not {}", type));
+        if (sink.format == SinkFormat::Ocsf && type != "file" && type != "stdout" && type != "hec")
+            r.error(node["format"], fmt::format("format: ocsf is supported by hec, file and stdout sinks, not {}", type));
         config.sinks.push_back(std::move(sink));
     }
     if (!r.errors.empty()) {

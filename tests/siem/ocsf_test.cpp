@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sinks/file_sink.hpp"
+#include "sinks/hec_sink.hpp"
 #include "sinks/ocsf_encoder.hpp"
 
 using nlohmann::json;
@@ -236,4 +237,37 @@ TEST_CASE("ocsf: events without an OCSF class are refused with a reason", "[ocsf
     CHECK(r.error().message == "ocsf: no OCSF class for this event (kind 'pipeline_error', action 'lost')");
     CHECK_FALSE(mw::ecs_to_ocsf("not json").ok());
     CHECK_FALSE(mw::ecs_to_ocsf(R"({"event":{"kind":"event"}})").ok());
+}
+
+TEST_CASE("ocsf: hec and file sinks carry OCSF, records without a class stay ECS", "[ocsf]") {
+    const std::string alert =
+        R"({"@timestamp":"2026-11-22T01:02:03Z","event":{"id":"a-1","kind":"alert","category":["file"],"action":"open","outcome":"success","severity":50},"rule":{"id":"MW-FILE-003","name":"secret read"},"file":{"path":"/etc/shadow"}})";
+    const std::string loss = R"({"@timestamp":"2026-11-22T01:02:04Z","event":{"id":"a-2","kind":"pipeline_error","action":"spool-loss"}})";
+    mw::SpoolRecord r1{1, mw::EventKind::Alert, 1'795'309'323'000'000'000ull, "a-1", alert};
+    mw::SpoolRecord r2{2, mw::EventKind::PipelineError, 1'795'309'324'000'000'000ull, "a-2", loss};
+
+    mw::HecOptions hec;
+    hec.ocsf = true;
+    hec.host = "h";
+    std::string body;
+    mw::append_hec_envelope(body, r1, hec);
+    const json env = json::parse(body);
+    CHECK(env["event"]["class_uid"] == 2004);
+    CHECK(env["event"]["finding_info"]["uid"] == "a-1");
+    CHECK(env["fields"]["event_id"] == "a-1");
+    CHECK(schema().check_event(env["event"], "detection_finding").empty());
+    body.clear();
+    mw::append_hec_envelope(body, r2, hec);
+    CHECK(json::parse(body)["event"] == json::parse(loss));
+
+    std::string lines, why;
+    REQUIRE(mw::append_json_line(lines, r1, mw::SinkFormat::Ocsf, why));
+    REQUIRE(mw::append_json_line(lines, r2, mw::SinkFormat::Ocsf, why));
+    const auto nl = lines.find('\n');
+    REQUIRE(nl != std::string::npos);
+    CHECK(json::parse(lines.substr(0, nl))["type_uid"] == 200401);
+    CHECK(lines.substr(nl + 1) == loss + "\n");
+    std::string ecs_line;
+    REQUIRE(mw::append_json_line(ecs_line, r1, mw::SinkFormat::Ecs, why));
+    CHECK(ecs_line == alert + "\n");
 }

@@ -232,3 +232,15 @@ TEST_CASE("sinks config: durations", "[sinks_config]") {
     CHECK_FALSE(parse_config_duration("5 s").ok());
     CHECK_FALSE(parse_config_duration("99999999999999h").ok());
 }
+
+TEST_CASE("sinks config: format ocsf for hec, file and stdout only", "[sinks_config]") {
+    ::setenv("MW_TEST_TOKEN", "abc", 1);
+    auto r = parse("sinks:\n  - {type: hec, url: 'http://x', token_env: MW_TEST_TOKEN, format: ocsf}\n"
+                   "  - {type: file, path: /a, format: ocsf}\n  - {type: stdout}\n");
+    REQUIRE(r.ok());
+    CHECK(std::get<HecOptions>(r->sinks[0].options).ocsf);
+    CHECK(std::get<FileSinkOptions>(r->sinks[1].options).format == SinkFormat::Ocsf);
+    CHECK(std::get<StdoutSinkOptions>(r->sinks[2].options).format == SinkFormat::Ecs);
+    CHECK(parse_error("sinks:\n  - {type: syslog, host: h, format: ocsf}\n") ==
+          "cfg.yaml:2:37: sinks[0] (syslog): format: ocsf is supported by hec, file and stdout sinks, not syslog");
+}
