@@ -21,6 +21,7 @@
 #include "control/sd_notify.hpp"
 #include "daemon/model_gates.hpp"
 #include "daemon/operations.hpp"
+#include "seccomp/learn.hpp"
 #include "modelgate/model_gate.hpp"
 #include "pin_dir.hpp"
 #include "daemon/policy_store.hpp"
@@ -163,6 +164,8 @@ int run_agent(const RunOptions& options) {
     sensors::Sensors sensors = std::move(opened).value();
     sensors::SensorConfig sensor_config;
     sensor_config.ring_buffer_bytes = config.ring_buffer_mib * 1024u * 1024u;
+    sensor_config.learn_syscalls = config.learn_syscalls;
+    sensor_config.seccomp_violations = config.seccomp_violations;
     // Enforcement: cgroup programs at the v2 root, BPF-LSM where it loads, pins for fail-safe.
     sensor_config.cgroup2_root = find_cgroup2_mount();
     sensor_config.enable_lsm = features.has("bpf_lsm");
@@ -281,6 +284,15 @@ int run_agent(const RunOptions& options) {
     });
     lost_ticker.start();
     housekeeping.start();
+    // Seccomp learning: the kernel fills per-workload syscall bitmaps; merge them to disk.
+    auto dump_learned = [&] {
+        std::vector<std::string> names;
+        for (const auto& w : store.current()->policies.workloads) names.push_back(w.name);
+        if (auto r = seccomp::dump_learned_sets(sensors, names, config.seccomp_dir); !r)
+            spdlog::warn("seccomp: saving learned syscall sets: {}", r.error().message);
+    };
+    Ticker learned_ticker(io, 30s, dump_learned);
+    if (config.learn_syscalls) learned_ticker.start();
     // systemd: READY=1 once attached, then WATCHDOG=1 at half the configured interval.
     const auto watchdog_every = watchdog_interval();
     Ticker watchdog(io, watchdog_every ? std::chrono::duration_cast<std::chrono::milliseconds>(*watchdog_every / 2) : 1h,
@@ -313,6 +325,8 @@ int run_agent(const RunOptions& options) {
             if (delivery) delivery->stop();
             watchdog.stop();
             (*reader)->stop();
+            learned_ticker.stop();
+            if (config.learn_syscalls) dump_learned();
             for (auto& gate : gates.value()) gate->stop();
             lost_ticker.stop();
             housekeeping.stop();
