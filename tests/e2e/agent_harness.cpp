@@ -1,7 +1,10 @@
 // Agent e2e harness (see agent_harness.hpp).
 #include "agent_harness.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -169,6 +172,43 @@ const nlohmann::json& at_path(const nlohmann::json& doc, const std::string& dott
         start = dot + 1;
     }
     return *cur;
+}
+
+std::vector<nlohmann::json> parse_lines(const std::string& text) {
+    std::vector<nlohmann::json> out;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line))
+        if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+    return out;
+}
+
+std::vector<nlohmann::json> alerts_with_rule(const std::vector<nlohmann::json>& all, const std::string& rule) {
+    std::vector<nlohmann::json> out;
+    for (const auto& e : all)
+        if (at_path(e, "event.kind") == "alert" && at_path(e, "rule.id") == rule) out.push_back(e);
+    return out;
+}
+
+LoopbackListener::LoopbackListener() {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd, 8) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    port = ntohs(addr.sin_port);
+}
+
+LoopbackListener::~LoopbackListener() { ::close(fd); }
+
+bool LoopbackListener::saw_connection() const {
+    const int c = ::accept(fd, nullptr, nullptr);
+    if (c < 0) return false;
+    ::close(c);
+    return true;
 }
 
 std::vector<nlohmann::json> events_of(const std::vector<nlohmann::json>& all, pid_t pid, const std::string& kind) {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,24 @@ void write_file(const std::string& path, const std::string& text);
 
 // A JSON value at a dotted path ("process.parent.pid"), or null.
 const nlohmann::json& at_path(const nlohmann::json& doc, const std::string& dotted);
+
+// One JSON document per non-empty line (a workload's reports, an events file).
+std::vector<nlohmann::json> parse_lines(const std::string& text);
+
+// Alerts (event.kind "alert") whose rule.id is `rule`.
+std::vector<nlohmann::json> alerts_with_rule(const std::vector<nlohmann::json>& all, const std::string& rule);
+
+// A TCP listener on 127.0.0.1 and an ephemeral port. accept() is non-blocking, so "the
+// listener never saw a connection" is checkable.
+struct LoopbackListener {
+    int fd = -1;
+    std::uint16_t port = 0;
+    LoopbackListener();
+    ~LoopbackListener();
+    LoopbackListener(const LoopbackListener&) = delete;
+    LoopbackListener& operator=(const LoopbackListener&) = delete;
+    bool saw_connection() const;
+};
 
 // Events whose process.pid == pid (and optional event.kind).
 std::vector<nlohmann::json> events_of(const std::vector<nlohmann::json>& all, pid_t pid, const std::string& kind = "");

@@ -43,43 +43,6 @@ spec:
 )";
 }
 
-// A loopback TCP listener on an ephemeral port, so the connect has a real peer.
-struct Listener {
-    int fd = -1;
-    std::uint16_t port = 0;
-    Listener() {
-        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-        REQUIRE(::listen(fd, 8) == 0);
-        socklen_t len = sizeof addr;
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-        port = ntohs(addr.sin_port);
-    }
-    ~Listener() { ::close(fd); }
-};
-
-std::vector<json> parse_lines(const std::string& text) {
-    std::vector<json> out;
-    std::size_t start = 0;
-    while (start < text.size()) {
-        auto end = text.find('\n', start);
-        if (end == std::string::npos) end = text.size();
-        if (end > start) out.push_back(json::parse(text.substr(start, end - start)));
-        start = end + 1;
-    }
-    return out;
-}
-
-std::vector<json> alerts_with_rule(const std::vector<json>& all, const std::string& rule) {
-    std::vector<json> out;
-    for (const auto& e : all)
-        if (at_path(e, "event.kind") == "alert" && at_path(e, "rule.id") == rule) out.push_back(e);
-    return out;
-}
-
 std::vector<pid_t> ancestor_pids(const json& alert) {
     std::vector<pid_t> pids;
     for (const auto& a : at_path(alert, "modelwarden.ancestors")) pids.push_back(a.at("pid").get<pid_t>());
@@ -92,7 +55,7 @@ TEST_CASE("a watched PyTorch server's exec, secret read, connect and fork are re
     TempDir dir;
     const std::string tag = unique_tag("mw-e2e-watched");
     write_file(dir.file("policy.yaml"), policy_for(tag, dir.path()));
-    Listener listener;
+    LoopbackListener listener;
 
     AgentProcess agent(dir, dir.file("policy.yaml"));
     const auto child = run_child({kPython, kActions, "exec-shell", "read:/etc/shadow",
@@ -182,7 +145,7 @@ TEST_CASE("an unwatched process doing the same produces nothing", "[e2e]") {
     TempDir dir;
     const std::string tag = unique_tag("mw-e2e-selected");
     write_file(dir.file("policy.yaml"), policy_for(tag, dir.path()));
-    Listener listener;
+    LoopbackListener listener;
 
     AgentProcess agent(dir, dir.file("policy.yaml"));
     // Same interpreter, same actions, but not the selector's tag.
