@@ -55,11 +55,9 @@ Result<std::unique_ptr<BulkSink>> BulkSink::create(asio::io_context& io, Spool& 
         return make_error("sinks: " + o.name + ": set either api_key or username/password, not both", EINVAL);
     std::shared_ptr<asio::ssl::context> ctx;
     if (url->tls) {
-        o.tls.enabled = true;
-        auto c = make_tls_context(o.tls);
-        if (!c) return make_error("sinks: " + o.name + ": " + c.error().message, EINVAL);
+        auto c = make_sink_tls_context(o.name, o.tls);
+        if (!c) return c.error();
         ctx = *c;
-        if (!o.tls.verify) spdlog::warn("sinks: {}: TLS peer verification is OFF (insecure_skip_verify)", o.name);
     }
     return std::unique_ptr<BulkSink>(new BulkSink(io, spool, std::move(o), *url, ctx));
 }

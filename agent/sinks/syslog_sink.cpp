@@ -87,11 +87,9 @@ Result<std::unique_ptr<SyslogSink>> SyslogSink::create(asio::io_context& io, Spo
     }
     std::shared_ptr<asio::ssl::context> ctx;
     if (o.transport == SyslogTransport::Tls) {
-        o.tls.enabled = true;
-        auto c = make_tls_context(o.tls);
-        if (!c) return make_error("sinks: " + o.name + ": " + c.error().message, EINVAL);
+        auto c = make_sink_tls_context(o.name, o.tls);
+        if (!c) return c.error();
         ctx = *c;
-        if (!o.tls.verify) spdlog::warn("sinks: {}: TLS peer verification is OFF (insecure_skip_verify)", o.name);
     }
     return std::unique_ptr<SyslogSink>(new SyslogSink(io, spool, std::move(o), ctx));
 }

@@ -1,6 +1,10 @@
 // OpenSSL client contexts for the network sinks.
 #include "sinks/tls.hpp"
 
+#include <cerrno>
+
+#include <spdlog/spdlog.h>
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -74,6 +78,15 @@ std::string tls_verify_failure(void* native) {
     long r = SSL_get_verify_result(ssl);
     if (r == X509_V_OK) return {};
     return X509_verify_cert_error_string(r);
+}
+
+Result<std::shared_ptr<boost::asio::ssl::context>> make_sink_tls_context(const std::string& sink_name,
+                                                                         TlsOptions& options) {
+    options.enabled = true;
+    auto ctx = make_tls_context(options);
+    if (!ctx) return make_error("sinks: " + sink_name + ": " + ctx.error().message, EINVAL);
+    if (!options.verify) spdlog::warn("sinks: {}: TLS peer verification is OFF (insecure_skip_verify)", sink_name);
+    return ctx;
 }
 
 }  // namespace mw

@@ -24,6 +24,11 @@ struct TlsOptions {
 // Builds a client context; errors name the file and OpenSSL's reason.
 Result<std::shared_ptr<boost::asio::ssl::context>> make_tls_context(const TlsOptions& options);
 
+// For a sink whose transport is TLS: turns TLS on in `options`, builds the context, and warns
+// when peer verification was switched off. Errors are prefixed with the sink's name.
+Result<std::shared_ptr<boost::asio::ssl::context>> make_sink_tls_context(const std::string& sink_name,
+                                                                         TlsOptions& options);
+
 // Applies SNI and host-name verification to one connection's SSL handle.
 Result<void> prepare_tls_connection(void* native_ssl, const TlsOptions& options, const std::string& host);
 
