@@ -1,5 +1,6 @@
-// fanotify permission-event loop in the daemon's io_context. Each event is answered exactly
-// once; anything unexpected in a watched open fails closed in enforce mode.
+// fanotify permission events: read and answered from the cache on the daemon's io_context,
+// verified (read, hash, scan) on a bounded verifier pool. Each event is answered exactly once;
+// anything unexpected in a watched open fails closed in enforce mode.
 #include "modelgate/model_gate.hpp"
 
 #include <fcntl.h>
@@ -7,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -26,33 +28,65 @@ std::string fd_path(int fd) {
     return n > 0 ? std::string(buf.data(), static_cast<std::size_t>(n)) : std::string{};
 }
 
+std::optional<scanner::FileIdentity> identity_of(int fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return std::nullopt;
+    return scanner::FileIdentity::of(st);
+}
+
+scanner::Decision refused(std::string reason) {
+    scanner::Decision d;
+    d.reason = std::move(reason);
+    return d;
+}
+
 }  // namespace
 
-bool OpenDecider::decide(pid_t pid, int fd, const std::string& path, GateAlert* alert) {
-    std::filesystem::path p(path);
-    auto rel = p.lexically_relative(approver_->root()).string();
+std::optional<scanner::Decision> OpenDecider::quick(const std::string& path,
+                                                    const std::optional<scanner::FileIdentity>& id) const {
+    auto rel = std::filesystem::path(path).lexically_normal().lexically_relative(approver_->root()).string();
     // The manifest and its signature are public metadata the server may read.
-    if (rel == "manifest.json" || rel == "manifest.json.sig") return true;
-    scanner::Decision d;
-    struct stat st {};
-    bool have_stat = ::fstat(fd, &st) == 0;
-    auto id = have_stat ? scanner::FileIdentity::of(st) : scanner::FileIdentity{};
-    if (auto hit = have_stat ? cache_.lookup(id) : std::nullopt) {
-        d = std::move(*hit);
-    } else {
-        d = approver_->check_fd(fd, p);
-        if (have_stat) cache_.store(id, d);
+    if (rel == "manifest.json" || rel == "manifest.json.sig") {
+        scanner::Decision d;
+        d.approved = true;
+        d.reason = "manifest metadata";
+        return d;
     }
+    // Decided by name alone: no need to read a file the manifest cannot approve.
+    if (rel.empty() || rel.starts_with(".."))
+        return refused(fmt::format("{} is outside the model directory {}", path, approver_->root().string()));
+    if (!approver_->manifest().find(rel)) return refused(fmt::format("{} is not listed in the manifest", rel));
+    if (!id) return refused(fmt::format("{}: cannot stat the opened file", rel));
+    return cache_.lookup(*id);
+}
+
+scanner::Decision OpenDecider::verify(int fd, const std::string& path, const std::atomic<bool>* cancel) const {
+    return approver_->check_fd(fd, std::filesystem::path(path), cancel);
+}
+
+bool OpenDecider::conclude(const scanner::Decision& d, pid_t pid, const std::string& path, GateAlert* alert) const {
     if (d.approved) return true;
     bool allow = mode_ == GateMode::monitor;
     if (alert) *alert = GateAlert{pid, path, d.reason, !allow, false};
     return allow;
 }
 
+bool OpenDecider::decide(pid_t pid, int fd, const std::string& path, GateAlert* alert) {
+    auto id = identity_of(fd);
+    auto d = quick(path, id);
+    if (!d) {
+        d = verify(fd, path);
+        if (id) cache_.store(*id, *d);
+    }
+    return conclude(*d, pid, path, alert);
+}
+
 Result<std::unique_ptr<ModelGate>> ModelGate::create(boost::asio::io_context& io, GateConfig cfg,
                                                      std::shared_ptr<const scanner::ModelApprover> approver) {
     if (!approver) return make_error("modelgate: no approver");
     if (!cfg.is_watched) return make_error("modelgate: is_watched callback is required");
+    if (cfg.verify_threads == 0) cfg.verify_threads = 1;
+    if (cfg.max_pending == 0) cfg.max_pending = 1;
     auto fan = FanotifyFd::create(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
     if (!fan) return fan.error();
     const std::uint64_t mask = FAN_OPEN_PERM | FAN_MODIFY | FAN_EVENT_ON_CHILD;
@@ -71,12 +105,19 @@ Result<std::unique_ptr<ModelGate>> ModelGate::create(boost::asio::io_context& io
 
 ModelGate::ModelGate(boost::asio::io_context& io, GateConfig cfg, FanotifyFd fan, int dup_fd,
                      std::shared_ptr<const scanner::ModelApprover> approver)
-    : cfg_(std::move(cfg)), fan_(std::move(fan)), sd_(io, dup_fd), decider_(std::move(approver), cfg_.mode) {}
+    : io_(io), cfg_(std::move(cfg)), fan_(std::move(fan)), sd_(io, dup_fd), decider_(std::move(approver), cfg_.mode) {}
 
 ModelGate::~ModelGate() { stop(); }
 
 void ModelGate::start() {
+    {
+        std::lock_guard l(mu_);
+        if (!workers_.empty()) return;
+        stopping_ = false;
+        cancel_ = false;
+    }
     stopped_ = false;
+    for (unsigned i = 0; i < cfg_.verify_threads; ++i) workers_.emplace_back([this] { work(); });
     arm();
 }
 
@@ -84,6 +125,34 @@ void ModelGate::stop() {
     stopped_ = true;
     boost::system::error_code ec;
     sd_.cancel(ec);
+    std::vector<Waiter> orphans;
+    {
+        std::lock_guard l(mu_);
+        stopping_ = true;
+        cancel_ = true;
+        for (auto& job : queue_) {
+            for (auto& w : job->waiters) orphans.push_back(std::move(w));
+            ::close(job->read_fd);
+        }
+        queue_.clear();
+        // Running jobs keep their read fd (the worker still uses it) but lose their waiters.
+        for (auto& job : running_) {
+            for (auto& w : job->waiters) orphans.push_back(std::move(w));
+            job->waiters.clear();
+        }
+        pending_ = 0;
+    }
+    cv_.notify_all();
+    // Closing the fanotify group would allow every pending open; answer them first instead.
+    const bool allow = cfg_.mode == GateMode::monitor;
+    for (const auto& w : orphans) {
+        spdlog::warn("modelgate: stopping: {} pending open of {} by pid {} before its verification finished{}",
+                     allow ? "allowed" : "denied", w.path, w.pid, allow ? " (monitor mode)" : " (fail closed)");
+        answer(w, allow);
+        stats_.answered_at_stop.fetch_add(1, std::memory_order_relaxed);
+    }
+    for (auto& t : workers_) t.join();
+    workers_.clear();
 }
 
 void ModelGate::arm() {
@@ -112,26 +181,144 @@ void ModelGate::drain() {
             }
             if (md->fd < 0) continue;  // queue overflow
             auto path = fd_path(md->fd);
-            if (md->mask & FAN_OPEN_PERM) {
-                bool allow = true;
-                GateAlert alert;
-                if (md->pid != ::getpid() && cfg_.is_watched(md->pid)) {
-                    allow = decider_.decide(md->pid, md->fd, path, &alert);
-                    if (!alert.reason.empty()) {
-                        spdlog::warn("modelgate: {} open of {} by pid {}: {}", alert.denied ? "denied" : "alerted", path, md->pid, alert.reason);
-                        if (cfg_.on_alert) cfg_.on_alert(alert);
-                    }
-                }
-                if (auto r = fan_.respond(md->fd, allow); !r) spdlog::error("{}", r.error().message);
-            }
             if (md->mask & FAN_MODIFY) {
-                struct stat st {};
-                if (::fstat(md->fd, &st) == 0) decider_.cache().forget(st.st_dev, st.st_ino);
+                if (auto id = identity_of(md->fd)) decider_.cache().forget(id->dev, id->ino);
                 if (cfg_.on_alert) cfg_.on_alert(GateAlert{md->pid, path, "write to a file under a model directory", false, true});
             }
-            ::close(md->fd);
+            if ((md->mask & FAN_OPEN_PERM) && md->pid != ::getpid() && cfg_.is_watched(md->pid)) {
+                on_open_perm(md->pid, md->fd, path);  // owns the fd from here on
+                continue;
+            }
+            if (md->mask & FAN_OPEN_PERM) answer(Waiter{md->pid, md->fd, path}, true);
+            else ::close(md->fd);
         }
     }
+}
+
+void ModelGate::on_open_perm(pid_t pid, int fd, const std::string& path) {
+    auto id = identity_of(fd);
+    if (auto d = decider_.quick(path, id)) {
+        stats_.answered_at_once.fetch_add(1, std::memory_order_relaxed);
+        GateAlert alert;
+        bool allow = decider_.conclude(*d, pid, path, &alert);
+        if (!alert.reason.empty()) {
+            spdlog::warn("modelgate: {} open of {} by pid {}: {}", alert.denied ? "denied" : "alerted", path, pid, alert.reason);
+            post_alert(std::move(alert));
+        }
+        answer(Waiter{pid, fd, path}, allow);
+        return;
+    }
+    enqueue(pid, fd, path, id);
+}
+
+void ModelGate::enqueue(pid_t pid, int fd, const std::string& path, std::optional<scanner::FileIdentity> id) {
+    std::string refuse;
+    {
+        std::lock_guard l(mu_);
+        if (stopping_) {
+            refuse = "the gate is stopping";
+        } else if (pending_ >= cfg_.max_pending) {
+            stats_.queue_full.fetch_add(1, std::memory_order_relaxed);
+            refuse = fmt::format("{} opens already wait for verification", pending_);
+        } else {
+            // A second open of a file already being verified waits for the same verdict.
+            auto same = [&](const std::shared_ptr<Job>& j) { return j->id && id && *j->id == *id; };
+            auto r = std::find_if(running_.begin(), running_.end(), same);
+            std::shared_ptr<Job> joined = r != running_.end() ? *r : nullptr;
+            if (!joined)
+                if (auto q = std::find_if(queue_.begin(), queue_.end(), same); q != queue_.end()) joined = *q;
+            if (joined) {
+                joined->waiters.push_back({pid, fd, path});
+                ++pending_;
+                stats_.coalesced.fetch_add(1, std::memory_order_relaxed);
+                return;
+            }
+            int read_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+            if (read_fd < 0) {
+                refuse = fmt::format("dup of the event fd: {}", std::strerror(errno));
+            } else {
+                auto job = std::make_shared<Job>();
+                job->id = id;
+                job->path = path;
+                job->read_fd = read_fd;
+                job->waiters.push_back({pid, fd, path});
+                queue_.push_back(std::move(job));
+                ++pending_;
+                cv_.notify_one();
+                return;
+            }
+        }
+    }
+    spdlog::warn("modelgate: cannot verify open of {} by pid {}: {}", path, pid, refuse);
+    GateAlert alert;
+    bool allow = decider_.conclude(refused(fmt::format("not verified: {}", refuse)), pid, path, &alert);
+    post_alert(std::move(alert));
+    answer(Waiter{pid, fd, path}, allow);
+}
+
+void ModelGate::work() {
+    while (true) {
+        std::shared_ptr<Job> job;
+        {
+            std::unique_lock l(mu_);
+            cv_.wait(l, [this] { return stopping_ || !queue_.empty(); });
+            if (stopping_) return;
+            job = std::move(queue_.front());
+            queue_.pop_front();
+            running_.push_back(job);
+        }
+        if (cfg_.on_verify_start) cfg_.on_verify_start(job->path);
+        stats_.verifications.fetch_add(1, std::memory_order_relaxed);
+        auto d = decider_.verify(job->read_fd, job->path, &cancel_);
+        // The verdict holds for the bytes that were read: a write meanwhile changes ctime.
+        auto after = identity_of(job->read_fd);
+        bool unchanged = job->id && after && *after == *job->id;
+        if (!unchanged && d.approved) {
+            d.approved = false;
+            d.reason = fmt::format("{} changed while it was being verified", job->path);
+        }
+        // A read error says nothing lasting about the file; only real verdicts are cached.
+        bool cacheable = unchanged && !d.sha256.empty() && !cancel_.load();
+        finish(job, d, cacheable);
+    }
+}
+
+void ModelGate::finish(const std::shared_ptr<Job>& job, const scanner::Decision& d, bool cacheable) {
+    if (cacheable) decider_.cache().store(*job->id, d);
+    std::vector<Waiter> waiters;
+    {
+        std::lock_guard l(mu_);
+        waiters.swap(job->waiters);  // empty when stop() already answered them
+        pending_ -= std::min(pending_, waiters.size());
+        running_.erase(std::remove(running_.begin(), running_.end(), job), running_.end());
+    }
+    ::close(job->read_fd);
+    job->read_fd = -1;
+    for (const auto& w : waiters) {
+        GateAlert alert;
+        bool allow = decider_.conclude(d, w.pid, w.path, &alert);
+        if (!alert.reason.empty()) {
+            spdlog::warn("modelgate: {} open of {} by pid {}: {}", alert.denied ? "denied" : "alerted", w.path, w.pid, alert.reason);
+            post_alert(std::move(alert));
+        }
+        answer(w, allow);
+    }
+}
+
+void ModelGate::answer(const Waiter& w, bool allow) {
+    // Answered straight from whichever thread has the verdict: the opener's wait never depends
+    // on how busy the io_context is, and a write(2) to the group fd is safe from any thread.
+    if (auto r = fan_.respond(w.fd, allow); !r) spdlog::error("{}", r.error().message);
+    ::close(w.fd);
+    stats_.answered.fetch_add(1, std::memory_order_relaxed);
+}
+
+void ModelGate::post_alert(GateAlert alert) {
+    if (!cfg_.on_alert) return;
+    // The pipeline behind on_alert is single-threaded: alerts always run on the io_context.
+    boost::asio::post(io_, [this, alive = std::weak_ptr<int>(alive_), alert = std::move(alert)] {
+        if (alive.lock()) cfg_.on_alert(alert);
+    });
 }
 
 }  // namespace mw::modelgate

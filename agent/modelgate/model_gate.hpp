@@ -1,12 +1,20 @@
 // Runtime model gate: watched processes may open files under the model directories only after
 // the agent approved them (manifest hash + signature + scan + card), via fanotify FAN_OPEN_PERM.
+// First-open verification runs on a small verifier pool, never on the daemon's io_context.
 #pragma once
 
 #include <sys/types.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -32,19 +40,44 @@ struct GateAlert {
 struct GateConfig {
     std::vector<std::string> model_dirs;  // watched recursively (every sub-directory is marked)
     GateMode mode = GateMode::enforce;
-    std::function<bool(pid_t)> is_watched;             // processes the gate applies to
-    std::function<void(const GateAlert&)> on_alert;    // denials, monitor-mode failures, tampering
+    std::function<bool(pid_t)> is_watched;             // processes the gate applies to (io thread)
+    std::function<void(const GateAlert&)> on_alert;    // denials, monitor-mode failures, tampering (io thread)
+    unsigned verify_threads = 2;     // first-open verifications (hash + scan) run here
+    std::size_t max_pending = 256;   // opens waiting for a verdict; beyond that an open fails closed
+    // Called on a verifier thread just before a file is read, hashed and scanned.
+    std::function<void(const std::string& path)> on_verify_start;
+};
+
+// Counters for metrics and tests; read with relaxed loads.
+struct GateStats {
+    std::atomic<std::uint64_t> answered{0};         // permission events answered (allow or deny)
+    std::atomic<std::uint64_t> answered_at_once{0}; // without reading: cached verdict, metadata, unlisted
+    std::atomic<std::uint64_t> verifications{0};    // files read, hashed and scanned
+    std::atomic<std::uint64_t> coalesced{0};        // opens that joined a verification in flight
+    std::atomic<std::uint64_t> answered_at_stop{0}; // pending opens answered by stop()
+    std::atomic<std::uint64_t> queue_full{0};       // opens refused because max_pending was reached
 };
 
 // Decides one open by a process: pure policy over the approver and the cache, testable without
-// fanotify. Returns whether to allow; fills `alert` when something is worth reporting.
+// fanotify. The steps are public so the gate can run the slow one (verify) on another thread.
 class OpenDecider {
 public:
     OpenDecider(std::shared_ptr<const scanner::ModelApprover> approver, GateMode mode)
         : approver_(std::move(approver)), mode_(mode) {}
 
+    // All steps in one call on this thread. Returns whether to allow; fills `alert` when something
+    // is worth reporting.
     bool decide(pid_t pid, int fd, const std::string& path, GateAlert* alert);
+
+    // Answer without reading the file: public metadata, or a cached verdict for this identity.
+    std::optional<scanner::Decision> quick(const std::string& path, const std::optional<scanner::FileIdentity>& id) const;
+    // Reads, hashes and scans; as slow as the file is large. Thread-safe.
+    scanner::Decision verify(int fd, const std::string& path, const std::atomic<bool>* cancel = nullptr) const;
+    // Maps a decision to allow/deny for the gate's mode.
+    bool conclude(const scanner::Decision& d, pid_t pid, const std::string& path, GateAlert* alert) const;
+
     scanner::VerdictCache& cache() { return cache_; }
+    GateMode mode() const { return mode_; }
 
 private:
     std::shared_ptr<const scanner::ModelApprover> approver_;
@@ -60,22 +93,59 @@ public:
     ModelGate(const ModelGate&) = delete;
     ModelGate& operator=(const ModelGate&) = delete;
 
-    void start();  // arms the async wait on the fanotify fd
-    void stop();   // cancels the wait; pending opens are allowed when the fd closes
+    void start();  // starts the verifier threads and arms the async wait on the fanotify fd
+    // Cancels the wait and any verification in flight, answers every pending open exactly once
+    // (deny in enforce mode: fail closed; allow in monitor mode) and joins the verifier threads.
+    void stop();
 
     OpenDecider& decider() { return decider_; }
+    const GateStats& stats() const { return stats_; }
 
 private:
+    // One open waiting for a verdict; `fd` is the fanotify event fd, closed once answered.
+    struct Waiter {
+        pid_t pid;
+        int fd;
+        std::string path;
+    };
+    // One file being verified, with every open that waits for its verdict.
+    struct Job {
+        std::optional<scanner::FileIdentity> id;
+        std::string path;
+        int read_fd = -1;  // a dup of the first event fd, owned by the job: answering never closes it
+        std::vector<Waiter> waiters;
+    };
+
     ModelGate(boost::asio::io_context& io, GateConfig cfg, FanotifyFd fan, int dup_fd,
               std::shared_ptr<const scanner::ModelApprover> approver);
     void arm();
     void drain();
+    void on_open_perm(pid_t pid, int fd, const std::string& path);  // takes ownership of fd
+    void enqueue(pid_t pid, int fd, const std::string& path, std::optional<scanner::FileIdentity> id);
+    void work();
+    void finish(const std::shared_ptr<Job>& job, const scanner::Decision& d, bool cacheable);
+    void answer(const Waiter& w, bool allow);
+    void post_alert(GateAlert alert);
 
+    boost::asio::io_context& io_;
     GateConfig cfg_;
     FanotifyFd fan_;
     boost::asio::posix::stream_descriptor sd_;  // owns a dup of the fanotify fd
     OpenDecider decider_;
-    bool stopped_ = false;
+    GateStats stats_;
+    bool stopped_ = true;
+
+    // Verifier pool state; everything below is guarded by mu_.
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<std::shared_ptr<Job>> queue_;
+    std::vector<std::shared_ptr<Job>> running_;
+    std::size_t pending_ = 0;  // waiters in queue_ and running_
+    bool stopping_ = false;
+    std::atomic<bool> cancel_{false};
+    std::vector<std::thread> workers_;
+    // Alerts are posted to the io_context; this token tells a late handler the gate is gone.
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
 }  // namespace mw::modelgate

@@ -139,7 +139,7 @@ Result<ModelApprover> ModelApprover::load(const ApprovalConfig& cfg) {
     return a;
 }
 
-Decision ModelApprover::check_fd(int fd, const std::filesystem::path& path) const {
+Decision ModelApprover::check_fd(int fd, const std::filesystem::path& path, const std::atomic<bool>* cancel) const {
     Decision d;
     auto rel = path.lexically_normal().lexically_relative(root_).string();
     if (rel.empty() || rel.starts_with("..")) {
@@ -151,7 +151,9 @@ Decision ModelApprover::check_fd(int fd, const std::filesystem::path& path) cons
         d.reason = fmt::format("{} is not listed in the manifest", rel);
         return d;
     }
-    auto r = scan_and_hash_fd(fd, path.string());
+    ScanOptions opts;
+    opts.cancel = cancel;
+    auto r = scan_and_hash_fd(fd, path.string(), opts);
     if (!r) {
         d.reason = r.error().message;
         return d;

@@ -2,6 +2,7 @@
 // where its model card is; plus the approval check the runtime gate and `model verify` share.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -59,8 +60,9 @@ class ModelApprover {
 public:
     static Result<ModelApprover> load(const ApprovalConfig& cfg);
 
-    // Reads the open file once; hashes and scans the same bytes. `path` is absolute.
-    Decision check_fd(int fd, const std::filesystem::path& path) const;
+    // Reads the open file once; hashes and scans the same bytes. `path` is absolute. Safe to
+    // call from several threads at once; `cancel` (optional) aborts a long read, not approving.
+    Decision check_fd(int fd, const std::filesystem::path& path, const std::atomic<bool>* cancel = nullptr) const;
     Decision check_path(const std::filesystem::path& path) const;
 
     const Manifest& manifest() const { return manifest_; }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -15,6 +16,9 @@ namespace mw::scanner {
 struct ScanOptions {
     std::size_t max_decompressed = std::size_t{4} << 30;  // per member; larger fails closed
     int max_depth = 6;                                   // nested archives / compression layers
+    // Set by the runtime gate at shutdown so a multi-GB first-open verification stops reading
+    // instead of holding the daemon's exit; a cancelled scan returns an error (never approval).
+    const std::atomic<bool>* cancel = nullptr;
 };
 
 // Scans bytes already in memory; `path` only labels the report.
