@@ -3,6 +3,7 @@
 // right values; unwatched processes are never blocked; monitor mode allows and alerts.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +11,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
+#include <set>
 #include <mutex>
 #include <thread>
 
@@ -117,13 +121,18 @@ struct RunningGate {
     std::mutex mu;
     std::vector<modelgate::GateAlert> alerts;
 
-    RunningGate(const Fixture& f, modelgate::GateMode mode, std::atomic<pid_t>& watched) {
-        auto approver = scanner::ModelApprover::load({(f.models / "manifest.json").string(), "", {f.pub}});
+    RunningGate(const Fixture& f, modelgate::GateMode mode, std::atomic<pid_t>& watched)
+        : RunningGate(f.models, f.pub, mode, [&watched](pid_t p) { return p == watched.load(); }, {}) {}
+
+    RunningGate(const fs::path& models, const std::string& pub, modelgate::GateMode mode,
+                std::function<bool(pid_t)> is_watched, std::function<void(const std::string&)> on_verify_start) {
+        auto approver = scanner::ModelApprover::load({(models / "manifest.json").string(), "", {pub}});
         REQUIRE(approver.ok());
         modelgate::GateConfig cfg;
-        cfg.model_dirs = {f.models.string()};
+        cfg.model_dirs = {models.string()};
         cfg.mode = mode;
-        cfg.is_watched = [&watched](pid_t p) { return p == watched.load(); };
+        cfg.is_watched = std::move(is_watched);
+        cfg.on_verify_start = std::move(on_verify_start);
         cfg.on_alert = [this](const modelgate::GateAlert& a) {
             std::lock_guard l(mu);
             alerts.push_back(a);
@@ -134,7 +143,10 @@ struct RunningGate {
         gate->start();
         thread = std::thread([this] { io.run(); });
     }
-    ~RunningGate() {
+    ~RunningGate() { shutdown(); }
+    // Stops the gate on its io thread and waits for the loop to end; stats stay readable.
+    void shutdown() {
+        if (!thread.joinable()) return;
         boost::asio::post(io, [this] { gate->stop(); });
         thread.join();
     }
@@ -210,4 +222,186 @@ TEST_CASE("monitor mode: a failing checkpoint is allowed and alerted, writes are
         if (!tamper) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     CHECK(tamper);
+}
+
+namespace {
+
+// A safetensors file whose single U8 tensor fills `bytes` of sparse zeros: a valid, clean model
+// of any size that costs no disk space, so hashing it really takes as long as a real one.
+void write_safetensors(const fs::path& p, std::uint64_t bytes) {
+    auto header = "{\"w\":{\"dtype\":\"U8\",\"shape\":[" + std::to_string(bytes) + "],\"data_offsets\":[0," +
+                  std::to_string(bytes) + "]}}";
+    std::string head(8, '\0');
+    for (int i = 0; i < 8; ++i) head[static_cast<std::size_t>(i)] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+    {
+        std::ofstream out(p, std::ios::binary | std::ios::trunc);
+        out << head << header;
+    }
+    fs::resize_file(p, 8 + header.size() + bytes);
+}
+
+// A signed model directory with a 1 GiB model, a small one and an unlisted file; no Python.
+struct LargeModelFixture {
+    fs::path root, models, big, small, unlisted;
+    std::string pub;
+    LargeModelFixture() {
+        char tmpl[] = "/tmp/mw-gate-large-XXXXXX";
+        root = ::mkdtemp(tmpl);
+        models = root / "models";
+        fs::create_directories(models);
+        big = models / "big.safetensors";
+        small = models / "small.safetensors";
+        write_safetensors(big, std::uint64_t{1} << 30);
+        write_safetensors(small, 4096);
+        std::ofstream(models / "MODEL_CARD.md") << "---\nowner: e2e\nintended_use: test\ntraining_data: none\n"
+                                                  "known_failure_modes: none\nlast_evaluation_date: 2026-11-01\n"
+                                                  "failure_response: roll back\n---\n";
+        auto m = scanner::create_manifest(models, "MODEL_CARD.md");
+        REQUIRE(m.ok());
+        auto text = scanner::serialize_manifest(*m);
+        std::ofstream(models / "manifest.json", std::ios::binary) << text;
+        auto key = scanner::generate_key(scanner::KeyType::ed25519);
+        REQUIRE(key.ok());
+        auto sig = scanner::sign(*key, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+        REQUIRE(sig.ok());
+        std::ofstream(models / "manifest.json.sig") << scanner::base64_encode(*sig);
+        pub = (root / "trusted.pub").string();
+        REQUIRE(scanner::write_public_pem(*key, pub).ok());
+        unlisted = models / "extra.bin";
+        std::ofstream(unlisted) << "not in the manifest";
+    }
+    ~LargeModelFixture() { fs::remove_all(root); }
+};
+
+// A child that opens `path` read-only once and reports 0 or the errno through a pipe. It is
+// added to `watched` (when asked) before it is let go, so its open is always a watched one.
+struct Opener {
+    pid_t pid = -1;
+    int result_fd = -1;
+
+    Opener(const fs::path& path, std::mutex& mu, std::set<pid_t>& watched, bool watch) {
+        int go[2], res[2];
+        REQUIRE(pipe(go) == 0);
+        REQUIRE(pipe(res) == 0);
+        pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            char c;
+            close(go[1]);
+            close(res[0]);
+            if (read(go[0], &c, 1) != 1) _exit(97);
+            int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+            int err = fd >= 0 ? 0 : errno;
+            _exit(write(res[1], &err, sizeof err) == sizeof err ? 0 : 96);
+        }
+        close(go[0]);
+        close(res[1]);
+        result_fd = res[0];
+        if (watch) {
+            std::lock_guard l(mu);
+            watched.insert(pid);
+        }
+        REQUIRE(write(go[1], "g", 1) == 1);
+        close(go[1]);
+    }
+    // Blocks until the child's open returned; the errno it saw (0 = opened).
+    int result() {
+        int err = -1;
+        CHECK(read(result_fd, &err, sizeof err) == static_cast<ssize_t>(sizeof err));
+        int status = 0;
+        waitpid(pid, &status, 0);
+        close(result_fd);
+        return err;
+    }
+    bool still_waiting() const { return waitpid(pid, nullptr, WNOHANG) == 0; }
+};
+
+// Holds the verification of files whose name ends with `held` until released, and says when it began.
+struct VerifyLatch {
+    std::string held;
+    std::promise<void> started, release;
+    std::shared_future<void> released = release.get_future().share();
+    std::atomic<bool> fired{false};
+
+    explicit VerifyLatch(std::string name) : held(std::move(name)) {}
+    std::function<void(const std::string&)> hook() {
+        return [this](const std::string& path) {
+            if (!path.ends_with(held) || fired.exchange(true)) return;
+            started.set_value();
+            released.wait();
+        };
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a 1 GiB first-open verification does not hold up other opens, and a re-open is answered from the cache",
+          "[e2e][gate]") {
+    if (geteuid() != 0) {
+        WARN("e2e tier did not run: fanotify permission events need root");
+        return;
+    }
+    LargeModelFixture f;
+    std::mutex mu;
+    std::set<pid_t> watched;
+    VerifyLatch latch("big.safetensors");
+    auto started = latch.started.get_future();
+    RunningGate g(f.models, f.pub, modelgate::GateMode::enforce,
+                  [&](pid_t p) { std::lock_guard l(mu); return watched.count(p) > 0; }, latch.hook());
+
+    Opener big(f.big, mu, watched, true);
+    REQUIRE(started.wait_for(std::chrono::seconds(120)) == std::future_status::ready);
+
+    // While the big model is being verified: another watched process's opens are answered
+    // (an approved small model, an unlisted file), and an unwatched process is not held either.
+    Opener small(f.small, mu, watched, true);
+    CHECK(small.result() == 0);
+    Opener unlisted(f.unlisted, mu, watched, true);
+    CHECK(unlisted.result() == EPERM);
+    Opener other(f.big, mu, watched, false);
+    CHECK(other.result() == 0);
+    CHECK(big.still_waiting());
+
+    latch.release.set_value();
+    CHECK(big.result() == 0);
+    CHECK(g.gate->stats().verifications.load() == 2);  // big and small, each once
+
+    const auto at_once = g.gate->stats().answered_at_once.load();
+    Opener again(f.big, mu, watched, true);
+    CHECK(again.result() == 0);
+    CHECK(g.gate->stats().verifications.load() == 2);
+    CHECK(g.gate->stats().answered_at_once.load() == at_once + 1);
+
+    g.shutdown();
+    CHECK(g.gate->stats().answered_at_stop.load() == 0);
+    auto alerts = g.open_alerts();
+    REQUIRE(alerts.size() == 1);
+    CHECK(alerts[0].path == f.unlisted.string());
+    CHECK(alerts[0].reason == "extra.bin is not listed in the manifest");
+    CHECK(alerts[0].denied);
+}
+
+TEST_CASE("stopping the gate denies an open still being verified, exactly once", "[e2e][gate]") {
+    if (geteuid() != 0) {
+        WARN("e2e tier did not run: fanotify permission events need root");
+        return;
+    }
+    LargeModelFixture f;
+    std::mutex mu;
+    std::set<pid_t> watched;
+    VerifyLatch latch("big.safetensors");
+    auto started = latch.started.get_future();
+    RunningGate g(f.models, f.pub, modelgate::GateMode::enforce,
+                  [&](pid_t p) { std::lock_guard l(mu); return watched.count(p) > 0; }, latch.hook());
+
+    Opener big(f.big, mu, watched, true);
+    REQUIRE(started.wait_for(std::chrono::seconds(120)) == std::future_status::ready);
+    // stop() answers on the io thread, then waits for the held verifier to finish.
+    boost::asio::post(g.io, [&] { g.gate->stop(); });
+    CHECK(big.result() == EPERM);
+    latch.release.set_value();
+    g.shutdown();
+    CHECK(g.gate->stats().answered_at_stop.load() == 1);
+    CHECK(g.gate->stats().answered.load() == 1);  // the verifier's late verdict answered nothing
+    CHECK(g.gate->stats().verifications.load() == 1);
 }
