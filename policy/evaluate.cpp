@@ -77,6 +77,36 @@ Verdict write_like(const WorkloadPolicy& w, std::string_view path, RuleKind kind
 
 }  // namespace
 
+std::span<const std::string_view> model_extensions() {
+    static constexpr std::string_view exts[] = {".pt",  ".pth", ".bin",  ".ckpt", ".pkl",         ".pickle",
+                                                ".joblib", ".npy", ".npz", ".safetensors", ".gguf", ".onnx",
+                                                ".h5",  ".keras", ".msgpack"};
+    return exts;
+}
+
+bool is_model_file(std::string_view path) {
+    auto slash = path.rfind('/');
+    auto name = slash == std::string_view::npos ? path : path.substr(slash + 1);
+    for (auto ext : model_extensions()) {
+        if (name.size() <= ext.size()) continue;
+        auto tail = name.substr(name.size() - ext.size());
+        bool same = true;
+        for (std::size_t i = 0; i < ext.size() && same; ++i)
+            same = (tail[i] >= 'A' && tail[i] <= 'Z' ? static_cast<char>(tail[i] - 'A' + 'a') : tail[i]) == ext[i];
+        if (same) return true;
+    }
+    return false;
+}
+
+bool under_model_dirs(const WorkloadPolicy& w, std::string_view path) {
+    for (std::string_view dir : w.models.dirs) {
+        while (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
+        if (dir == "/") return true;
+        if (path.starts_with(dir) && (path.size() == dir.size() || path[dir.size()] == '/')) return true;
+    }
+    return false;
+}
+
 Verdict evaluate_exec(const WorkloadPolicy& w, std::string_view path) {
     if (auto s = sensitive(w, path, 0)) return *s;
     if (any_match(w.exec.allow, path)) return {};
@@ -89,6 +119,8 @@ Verdict evaluate_open(const WorkloadPolicy& w, std::string_view path, bool write
         if (allowed_by(w.write.allow, path, self_pid)) return {};
         return finding(w, RuleKind::file_write_not_allowed, w.write.action);
     }
+    if (!w.models.dirs.empty() && is_model_file(path) && !under_model_dirs(w, path))
+        return finding(w, RuleKind::model_outside_dirs, w.read.action);
     if (allowed_by(w.read.allow, path, self_pid)) return {};
     return finding(w, RuleKind::file_read_not_allowed, w.read.action);
 }

@@ -21,7 +21,18 @@ struct Verdict {
     std::string_view rule_id() const { return rule ? rule->id : std::string_view(); }
 };
 
+// Model artifacts by name: .pt .pth .bin .ckpt .pkl .pickle .joblib .npy .npz .safetensors .gguf
+// .onnx .h5 .keras .msgpack (case-insensitive). The same list the kernel uses to always report
+// such opens. A name is only a hint (a pickle can be called anything): inside models.dirs the
+// gate judges files by content; outside them this list is what makes an open a finding.
+std::span<const std::string_view> model_extensions();
+bool is_model_file(std::string_view path);
+// `path` is one of the workload's models.dirs or lies below one (path-component boundary).
+bool under_model_dirs(const WorkloadPolicy& w, std::string_view path);
+
 // Paths are the absolute paths the kernel reports. Sensitive paths beat every allow list.
+// A read of a model file outside models.dirs (when the workload names any) is MW-MODEL-003
+// whatever the read allow list says, with the read rule's action.
 Verdict evaluate_exec(const WorkloadPolicy& w, std::string_view path);
 // self_pid: the acting process, so /proc/<self>/environ is not a finding (0 = unknown).
 Verdict evaluate_open(const WorkloadPolicy& w, std::string_view path, bool write, std::uint32_t self_pid = 0);

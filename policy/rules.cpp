@@ -48,6 +48,9 @@ constexpr std::array kCatalog{
              Severity::critical, "T1195", "Supply Chain Compromise"},
     RuleInfo{model_tampered, "MW-MODEL-002", "a file under a model directory was written", Severity::high,
              "T1565.001", "Data Manipulation: Stored Data Manipulation"},
+    // "No card, no deploy": weights loaded from outside the approved directories bypass the gate.
+    RuleInfo{model_outside_dirs, "MW-MODEL-003", "workload opened a model file outside its approved model directories",
+             Severity::high, "T1195", "Supply Chain Compromise"},
     // The syscalls a learned profile leaves out are mostly kernel and escape primitives.
     RuleInfo{seccomp_violation, "MW-SECCOMP-001", "syscall blocked by the workload's seccomp profile",
              Severity::high, "T1611", "Escape to Host"},

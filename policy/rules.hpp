@@ -28,6 +28,7 @@ enum class RuleKind : std::uint8_t {
     bpf_call,
     model_not_approved,
     model_tampered,
+    model_outside_dirs,  // MW-MODEL-003: a model-extension file opened outside models.dirs
     seccomp_violation,   // keep last: the catalog test counts up to it
 };
 
