@@ -26,6 +26,9 @@ struct Process {
     bool exited = false;
     std::int32_t exit_code = 0;             // raw wait status
     std::uint64_t exit_time_ns = 0;
+    // Stamped by the ProcessTable on every change, unique across tables (0 = not from a table):
+    // the ECS encoder keys its cached JSON fragments of this process on it.
+    std::uint64_t revision = 0;
 };
 
 }  // namespace mw

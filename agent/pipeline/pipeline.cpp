@@ -113,6 +113,10 @@ const Process* Pipeline::resolve(const mw_event_header& h) {
     const Process* p = processes_.lookup_or_load(h.pid, h.start_time_ns);
     if (!p) p = processes_.lookup(h.pid);
     if (!p) ++stats_.unattributed;
+    // Each record carries the task's real uid/gid now: a setuid since the last record shows here.
+    else if (p->uid != h.uid || p->gid != h.gid) {
+        if (const Process* changed = processes_.on_creds(h.pid, h.start_time_ns, h.uid, h.gid)) p = changed;
+    }
     return p;
 }
 

@@ -4,6 +4,7 @@
 #include <dirent.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -21,6 +22,13 @@ ProcessTable::ProcessTable(ProcessTableConfig config)
       ids_(config_.host_boot_key ? *config_.host_boot_key : read_host_boot_key()),
       cgroups_(config_.cgroup_root) {
     if (config_.max_entries == 0) config_.max_entries = 1;
+}
+
+void ProcessTable::touch(Process& p) {
+    // Process-wide, not per table: a stamp names one state of one process even when tests or
+    // benchmarks run several tables against one encoder.
+    static std::atomic<std::uint64_t> next{0};
+    p.revision = next.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
 ProcessTable::Entry* ProcessTable::find(const Key& k) {
@@ -123,6 +131,7 @@ ProcessTable::Entry& ProcessTable::insert(Process process) {
             ++stats_.pid_reuse;
             old->process.exited = true;
             old->process.exit_time_ns = std::max(last_reap_ns_, old->process.start_time_ns);
+            touch(old->process);
             exited_.emplace_back(old->process.exit_time_ns, bp->second);
         }
     }
@@ -132,6 +141,7 @@ ProcessTable::Entry& ProcessTable::insert(Process process) {
     }
     auto [it, inserted] = entries_.try_emplace(k);
     it->second.process = std::move(process);
+    touch(it->second.process);
     by_pid_[it->second.process.pid] = k;
     return it->second;
 }
@@ -218,6 +228,7 @@ const Process* ProcessTable::on_exec(const ExecInfo& info) {
         p.cgroup_id = info.cgroup_id;
         p.cgroup_path = std::string(cgroups_.resolve(info.cgroup_id));
     }
+    touch(p);
     return &p;
 }
 
@@ -231,6 +242,20 @@ const Process* ProcessTable::on_exit(const ExitInfo& info) {
         p.exit_code = info.exit_code;
         p.exit_time_ns = info.timestamp_ns;
         exited_.emplace_back(info.timestamp_ns, key_of(p.pid, p.start_time_ns));
+        touch(p);
+    }
+    return &p;
+}
+
+const Process* ProcessTable::on_creds(std::uint32_t pid, std::uint64_t start_time_ns, std::uint32_t uid,
+                                      std::uint32_t gid) {
+    Entry* e = find(key_of(pid, start_time_ns));
+    if (e == nullptr) return nullptr;
+    Process& p = e->process;
+    if (p.uid != uid || p.gid != gid) {
+        p.uid = uid;
+        p.gid = gid;
+        touch(p);
     }
     return &p;
 }

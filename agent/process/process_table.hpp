@@ -81,6 +81,9 @@ public:
     const Process* on_fork(const ForkInfo& info);
     const Process* on_exec(const ExecInfo& info);
     const Process* on_exit(const ExitInfo& info);
+    // The record of a known process carries another real uid/gid (setuid and friends since
+    // the last record): the process takes them. nullptr when this exact process is unknown.
+    const Process* on_creds(std::uint32_t pid, std::uint64_t start_time_ns, std::uint32_t uid, std::uint32_t gid);
 
     // Latest process with this pid (possibly exited, within the grace period).
     const Process* lookup(std::uint32_t pid) const;
@@ -130,6 +133,8 @@ private:
     void erase(const Key& k);
     void make_room();
     const Process* load(std::uint32_t pid);
+    // Every change to a Process goes through here: the encoder's cached fragments key on it.
+    static void touch(Process& p);
 
     ProcessTableConfig config_;
     std::uint64_t tick_ns_;
