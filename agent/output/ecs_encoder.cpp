@@ -13,6 +13,10 @@
 namespace mw {
 namespace {
 
+// Processes whose fragments stay cached: a model server host has a few hundred active ones.
+constexpr unsigned kCacheBits = 9;
+constexpr std::size_t kCacheSlots = std::size_t{1} << kCacheBits;
+
 std::uint64_t realtime_now() {
     timespec ts{};
     ::clock_gettime(CLOCK_REALTIME, &ts);
@@ -161,6 +165,93 @@ EcsEncoder::EcsEncoder(HostInfo host, AgentInfo agent, EcsEncoderOptions options
     w.end_object();
     host_agent_json_ = fragment.view();  // "host":{...},"agent":{...}: spliced into every event
     event_id_prefix_ = agent_.id.empty() ? "modelwarden-" : agent_.id + "-";
+    cache_.resize(kCacheSlots);
+}
+
+void EcsEncoder::render(const Process& p, ProcessFragments& f) const {
+    json::JsonLine& s = fragment_scratch_;
+    s.clear();
+    {
+        json::Writer w(s);
+        process_core(w, p, host_, true);
+        f.core_end = s.size();
+    }
+    {
+        json::Writer w(s);
+        w.string_if("working_directory", p.cwd);
+        if (p.exited) {
+            w.uint("exit_code", exit_status(p.exit_code));
+            if (p.exit_time_ns != 0)
+                w.timestamp("end", static_cast<std::uint64_t>(static_cast<std::int64_t>(p.exit_time_ns) + host_.boot_to_realtime_ns));
+        }
+        f.own_end = s.size();
+    }
+    {
+        json::Writer w(s);
+        w.begin_object("user");
+        w.raw("id", {});
+        s.put('"');
+        json::append_uint(s, p.uid);
+        s.put('"');
+        w.end_object();
+        w.begin_object("group");
+        w.raw("id", {});
+        s.put('"');
+        json::append_uint(s, p.gid);
+        s.put('"');
+        w.end_object();
+        f.users_end = s.size();
+    }
+    {
+        json::Writer w(s);
+        w.uint("pid", p.pid);
+        w.string_if("entity_id", p.entity_id);
+        w.string_if("executable", p.executable);
+        f.ident_end = s.size();
+    }
+    s.put('[');
+    for (std::size_t i = 0; i < p.args.size(); ++i) {
+        if (i) s.put(',');
+        json::append_string(s, p.args[i]);
+    }
+    s.put(']');
+    f.args_end = s.size();
+    {
+        json::Writer w(s);
+        if (auto cid = container_id(p.cgroup_path); !cid.empty()) {
+            w.begin_object("container");
+            w.string("id", cid);
+            w.end_object();
+        }
+        f.container_end = s.size();
+    }
+    {
+        json::Writer w(s);
+        w.begin_object("process");
+        w.boolean("args_truncated", p.args_truncated);
+        if (p.cgroup_id != 0 || !p.cgroup_path.empty()) {
+            w.begin_object("cgroup");
+            w.uint("id", p.cgroup_id);
+            w.string_if("path", p.cgroup_path);
+            w.end_object();
+        }
+        if (p.exited && (static_cast<std::uint32_t>(p.exit_code) & 0x7f) != 0)
+            w.uint("exit_signal", static_cast<std::uint32_t>(p.exit_code) & 0x7f);
+        w.end_object();
+    }
+    f.text.assign(s.view());  // allocates only while the slot's capacity grows
+}
+
+const EcsEncoder::ProcessFragments& EcsEncoder::fragments(const Process& p) const {
+    // Revisions are unique per process state, so a hit can only be this very state. Processes
+    // not from a ProcessTable (revision 0) are rendered every time: nothing tells when they change.
+    const bool cacheable = options_.cache_fragments && p.revision != 0;
+    ProcessFragments& f = cache_[cacheable ? (p.revision * 0x9E3779B97F4A7C15ull) >> (64 - kCacheBits) : 0];
+    if (cacheable && f.revision == p.revision && f.process == &p) return f;
+    render(p, f);
+    f.process = &p;
+    f.revision = cacheable ? p.revision : 0;
+    return f;
 }
 
 void EcsEncoder::format_event_id(std::uint64_t sequence, std::string& out) const {
@@ -213,28 +304,12 @@ void EcsEncoder::encode(const SecurityEvent& ev, json::JsonLine& out) const {
 
     if (proc != nullptr) {
         w.begin_object("process");
-        process_core(w, *proc, host_, true);
-        w.string_if("working_directory", proc->cwd);
-        if (proc->exited) {
-            w.uint("exit_code", exit_status(proc->exit_code));
-            if (proc->exit_time_ns != 0)
-                w.timestamp("end", static_cast<std::uint64_t>(static_cast<std::int64_t>(proc->exit_time_ns) + host_.boot_to_realtime_ns));
-        }
-        w.begin_object("user");
-        w.raw("id", {});
-        out.put('"');
-        json::append_uint(out, proc->uid);
-        out.put('"');
-        w.end_object();
-        w.begin_object("group");
-        w.raw("id", {});
-        out.put('"');
-        json::append_uint(out, proc->gid);
-        out.put('"');
-        w.end_object();
+        w.splice(fragments(*proc).core());
+        w.splice(fragments(*proc).own());
+        w.splice(fragments(*proc).users());
         if (parent != nullptr) {
             w.begin_object("parent");
-            process_core(w, *parent, host_, true);
+            w.splice(fragments(*parent).core());
             w.end_object();
         } else if (proc->ppid != 0) {
             w.begin_object("parent");
@@ -242,19 +317,7 @@ void EcsEncoder::encode(const SecurityEvent& ev, json::JsonLine& out) const {
             w.end_object();
         }
         w.end_object();
-
-        w.begin_object("user");
-        w.raw("id", {});
-        out.put('"');
-        json::append_uint(out, proc->uid);
-        out.put('"');
-        w.end_object();
-        w.begin_object("group");
-        w.raw("id", {});
-        out.put('"');
-        json::append_uint(out, proc->gid);
-        out.put('"');
-        w.end_object();
+        w.splice(fragments(*proc).users());
     }
 
     if (!ev.file_path.empty()) {
@@ -326,13 +389,7 @@ void EcsEncoder::encode(const SecurityEvent& ev, json::JsonLine& out) const {
     out.put(',');
     out.append(host_agent_json_);
 
-    if (proc != nullptr) {
-        if (auto cid = container_id(proc->cgroup_path); !cid.empty()) {
-            w.begin_object("container");
-            w.string("id", cid);
-            w.end_object();
-        }
-    }
+    if (proc != nullptr) w.splice(fragments(*proc).container());
 
     w.begin_object("modelwarden");
     if (ev.record_type != 0) {
@@ -341,32 +398,17 @@ void EcsEncoder::encode(const SecurityEvent& ev, json::JsonLine& out) const {
     }
     if (ev.rule != nullptr) w.string_if("severity", ev.rule->severity);
     if (ev.kind == EventKind::PipelineError) w.uint("lost_events", ev.lost_events);
-    if (proc != nullptr) {
-        w.begin_object("process");
-        w.boolean("args_truncated", proc->args_truncated);
-        if (proc->cgroup_id != 0 || !proc->cgroup_path.empty()) {
-            w.begin_object("cgroup");
-            w.uint("id", proc->cgroup_id);
-            w.string_if("path", proc->cgroup_path);
-            w.end_object();
-        }
-        if (proc->exited && (static_cast<std::uint32_t>(proc->exit_code) & 0x7f) != 0)
-            w.uint("exit_signal", static_cast<std::uint32_t>(proc->exit_code) & 0x7f);
-        w.end_object();
-    }
+    if (proc != nullptr) w.splice(fragments(*proc).modelwarden_process());
     if (!ev.ancestors.empty()) {
         w.begin_array("ancestors");
         const std::size_t n = std::min(ev.ancestors.size(), options_.max_ancestors);
         for (std::size_t i = 0; i < n; ++i) {
             const Process* a = ev.ancestors[i];
             if (a == nullptr) continue;
+            const ProcessFragments& f = fragments(*a);
             w.begin_object();
-            w.uint("pid", a->pid);
-            w.string_if("entity_id", a->entity_id);
-            w.string_if("executable", a->executable);
-            w.begin_array("args");
-            for (const auto& arg : a->args) w.element(arg);
-            w.end_array();
+            w.splice(f.ident());
+            w.raw("args", f.args());
             w.end_object();
         }
         w.end_array();
@@ -377,9 +419,7 @@ void EcsEncoder::encode(const SecurityEvent& ev, json::JsonLine& out) const {
         if (proc != nullptr && proc->workload_id != 0) w.uint("id", proc->workload_id);
         if (ev.workload_root != nullptr) {
             w.begin_object("root");
-            w.uint("pid", ev.workload_root->pid);
-            w.string_if("entity_id", ev.workload_root->entity_id);
-            w.string_if("executable", ev.workload_root->executable);
+            w.splice(fragments(*ev.workload_root).ident());
             w.end_object();
         }
         w.end_object();

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "model/security_event.hpp"
 #include "output/host_info.hpp"
@@ -17,6 +18,9 @@ struct EcsEncoderOptions {
     // event.created (when the agent made the record); injectable so tests are exact.
     std::uint64_t (*clock)() = nullptr;   // nullptr = CLOCK_REALTIME
     std::size_t max_ancestors = 64;       // modelwarden.ancestors entries
+    // Reuse each process's rendered JSON while its Process::revision is unchanged. Off renders
+    // every fragment for every event (the same bytes; for A/B benchmarks and tests).
+    bool cache_fragments = true;
 };
 
 class EcsEncoder {
@@ -41,12 +45,42 @@ public:
     const AgentInfo& agent() const { return agent_; }
 
 private:
+    // The JSON of one process state, rendered once: one buffer, pieces by offset.
+    struct ProcessFragments {
+        const Process* process = nullptr;
+        std::uint64_t revision = 0;   // 0 = empty slot
+        std::string text;
+        std::size_t core_end = 0;     // "pid":..,"entity_id":..,..,"start":.. (ECS process / parent)
+        std::size_t own_end = 0;      // "working_directory":..,"exit_code":..,"end":.. (may be empty)
+        std::size_t users_end = 0;    // "user":{"id":".."},"group":{"id":".."}
+        std::size_t ident_end = 0;    // "pid":..,"entity_id":..,"executable":.. (ancestors, workload root)
+        std::size_t args_end = 0;     // [..] (ancestor args)
+        std::size_t container_end = 0;// "container":{"id":..} or nothing
+        // then up to text.size():       "process":{..} (modelwarden.process)
+
+        std::string_view piece(std::size_t from, std::size_t to) const { return std::string_view(text).substr(from, to - from); }
+        std::string_view core() const { return piece(0, core_end); }
+        std::string_view own() const { return piece(core_end, own_end); }
+        std::string_view users() const { return piece(own_end, users_end); }
+        std::string_view ident() const { return piece(users_end, ident_end); }
+        std::string_view args() const { return piece(ident_end, args_end); }
+        std::string_view container() const { return piece(args_end, container_end); }
+        std::string_view modelwarden_process() const { return piece(container_end, text.size()); }
+    };
+
+    // The fragments of `p`, from the cache or rendered now. The reference is valid until the
+    // next call (a later lookup may reuse the slot): look up again rather than keep it.
+    const ProcessFragments& fragments(const Process& p) const;
+    void render(const Process& p, ProcessFragments& f) const;
+
     HostInfo host_;
     AgentInfo agent_;
     EcsEncoderOptions options_;
     std::string host_agent_json_;   // pre-rendered "host":{...},"agent":{...}
     std::string event_id_prefix_;   // agent id + '-'
     mutable json::JsonLine scratch_;
+    mutable json::JsonLine fragment_scratch_;
+    mutable std::vector<ProcessFragments> cache_;   // direct-mapped by revision
 };
 
 }  // namespace mw

@@ -136,10 +136,11 @@ void append_int(JsonLine& out, std::int64_t v) {
     out.append(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
 }
 
-void append_timestamp(JsonLine& out, std::uint64_t unix_ns) {
-    const std::uint64_t secs = unix_ns / 1'000'000'000ull;
-    const std::uint64_t nanos = unix_ns % 1'000'000'000ull;
-    // Civil date from days since the epoch (H. Hinnant's algorithm): no gmtime, no locale.
+namespace {
+
+// "YYYY-MM-DDTHH:MM:SS" of a Unix second: civil date from days since the epoch
+// (H. Hinnant's algorithm), no gmtime, no locale.
+void format_second(std::uint64_t secs, char* buf) {
     std::int64_t z = static_cast<std::int64_t>(secs / 86400) + 719468;
     const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
     const std::int64_t doe = z - era * 146097;
@@ -151,31 +152,49 @@ void append_timestamp(JsonLine& out, std::uint64_t unix_ns) {
     const std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
     if (m <= 2) ++y;
     const std::uint64_t sod = secs % 86400;
-
-    char buf[40];
     auto put = [&](std::size_t pos, std::uint64_t v, int width) {
         for (int k = width - 1; k >= 0; --k) {
             buf[pos + static_cast<std::size_t>(k)] = static_cast<char>('0' + v % 10);
             v /= 10;
         }
     };
-    buf[0] = '"';
-    put(1, static_cast<std::uint64_t>(y), 4);
-    buf[5] = '-';
-    put(6, static_cast<std::uint64_t>(m), 2);
-    buf[8] = '-';
-    put(9, static_cast<std::uint64_t>(d), 2);
-    buf[11] = 'T';
-    put(12, sod / 3600, 2);
-    buf[14] = ':';
-    put(15, sod / 60 % 60, 2);
-    buf[17] = ':';
-    put(18, sod % 60, 2);
-    buf[20] = '.';
-    put(21, nanos, 9);
-    buf[30] = 'Z';
-    buf[31] = '"';
-    out.append(std::string_view(buf, 32));
+    put(0, static_cast<std::uint64_t>(y), 4);
+    buf[4] = '-';
+    put(5, static_cast<std::uint64_t>(m), 2);
+    buf[7] = '-';
+    put(8, static_cast<std::uint64_t>(d), 2);
+    buf[10] = 'T';
+    put(11, sod / 3600, 2);
+    buf[13] = ':';
+    put(14, sod / 60 % 60, 2);
+    buf[16] = ':';
+    put(17, sod % 60, 2);
+}
+
+}  // namespace
+
+void append_timestamp(JsonLine& out, std::uint64_t unix_ns) {
+    const std::uint64_t secs = unix_ns / 1'000'000'000ull;
+    std::uint32_t nanos = static_cast<std::uint32_t>(unix_ns % 1'000'000'000ull);
+    // Most timestamps of an event (and of consecutive events) fall in the same second as the
+    // previous one: its date text is kept per thread and only the nanoseconds are formatted.
+    thread_local std::uint64_t last_secs = ~0ull;
+    thread_local char last_date[19];
+    if (secs != last_secs) {
+        format_second(secs, last_date);
+        last_secs = secs;
+    }
+    char* p = out.ensure(32);
+    p[0] = '"';
+    std::memcpy(p + 1, last_date, sizeof last_date);
+    p[20] = '.';
+    for (int k = 29; k >= 21; --k) {
+        p[k] = static_cast<char>('0' + nanos % 10);
+        nanos /= 10;
+    }
+    p[30] = 'Z';
+    p[31] = '"';
+    out.advance(32);
 }
 
 }  // namespace mw::json

@@ -81,6 +81,14 @@ public:
     // Skips empty strings: absent is better than "" for ECS keyword fields.
     void string_if(std::string_view key, std::string_view v) { if (!v.empty()) string(key, v); }
 
+    // Pre-rendered members ("a":1,"b":2) of the current object, or one pre-rendered element
+    // of the current array. Empty = nothing.
+    void splice(std::string_view json) {
+        if (json.empty()) return;
+        value_prefix();
+        out_.append(json);
+    }
+
     void element(std::string_view v) { value_prefix(); append_string(out_, v); }
     void element(std::uint64_t v) { value_prefix(); append_uint(out_, v); }
 
