@@ -5,7 +5,8 @@
 
 namespace mw::policy {
 
-int run_policy_check(const std::vector<std::string>& paths, std::ostream& out, const ParseOptions& opts) {
+int run_policy_check(const std::vector<std::string>& paths, std::ostream& out, const ParseOptions& opts,
+                     const HostMechanisms* host) {
     if (paths.empty()) {
         out << "policy check: no files given\n";
         return 2;
@@ -24,6 +25,12 @@ int run_policy_check(const std::vector<std::string>& paths, std::ostream& out, c
             to_string(w.read.action), w.write.allow.size(), to_string(w.write.action), w.sensitive.paths.size(),
             to_string(w.sensitive.action), w.egress.allow.size(), to_string(w.egress.action), w.listen.allow.size(),
             to_string(w.listen.action));
+        if (!host) continue;
+        for (const auto& m : rule_mechanisms(w, *host)) {
+            out << fmt::format("  {}: {}{}: {}{}{}\n", to_string(m.slot), to_string(m.configured),
+                               m.effective != m.configured ? fmt::format(" (enforced as {})", to_string(m.effective)) : "",
+                               m.mechanism, m.fallback.empty() ? "" : "; ", m.fallback);
+        }
     }
     return 0;
 }

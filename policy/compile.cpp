@@ -1,5 +1,6 @@
 // Policy -> kernel map entries. See compile.hpp for how globs map onto the LPM tries.
 #include "policy/compile.hpp"
+#include "policy/mechanism.hpp"
 
 #include <endian.h>
 
@@ -46,10 +47,12 @@ mw_workload_config compile_workload_config(const WorkloadPolicy& w) {
     std::memset(&c, 0, sizeof c);
     if (w.mode == Mode::enforce) c.flags |= MW_WL_ENFORCE;
     if (w.audit_all) c.flags |= MW_WL_AUDIT_ALL;
-    c.exec_action = action_byte(w.exec.action);
-    c.read_action = action_byte(w.read.action);
-    c.write_action = action_byte(w.write.action);
-    c.sensitive_action = action_byte(w.sensitive.action);
+    // deny that this host cannot carry out becomes kill where the rule's fallback says so
+    const HostMechanisms& host = host_mechanisms();
+    c.exec_action = action_byte(effective_action(w, RuleSlot::exec, host));
+    c.read_action = action_byte(effective_action(w, RuleSlot::read, host));
+    c.write_action = action_byte(effective_action(w, RuleSlot::write, host));
+    c.sensitive_action = action_byte(effective_action(w, RuleSlot::sensitive, host));
     c.egress_action = action_byte(w.egress.action);
     c.listen_action = action_byte(w.listen.action);
     return c;

@@ -39,6 +39,14 @@ std::string_view to_string(RuleSlot s) {
     return "unknown";
 }
 
+std::string_view to_string(Fallback f) { return f == Fallback::kill ? "kill" : "none"; }
+
+std::optional<Fallback> parse_fallback(std::string_view s) {
+    if (s == "kill") return Fallback::kill;
+    if (s == "none") return Fallback::none;
+    return std::nullopt;
+}
+
 std::optional<Mode> parse_mode(std::string_view s) {
     if (s == "monitor") return Mode::monitor;
     if (s == "enforce") return Mode::enforce;

@@ -26,6 +26,13 @@ std::optional<Mode> parse_mode(std::string_view s);
 std::optional<Action> parse_action(std::string_view s);
 std::optional<Level> parse_level(std::string_view s);
 
+// What a `deny` rule becomes where this host cannot deny that kind of action (file opens and
+// execs need BPF-LSM or fanotify coverage): `kill` (SIGKILL from the syscall's tracepoint,
+// before the process returns to user space) or `none` (the rule only alerts).
+enum class Fallback : std::uint8_t { none, kill };
+std::string_view to_string(Fallback f);
+std::optional<Fallback> parse_fallback(std::string_view s);
+
 struct Risk {
     Level harm = Level::medium;
     Level reversibility = Level::medium;
@@ -67,11 +74,13 @@ struct Selector {
 struct PathRules {
     std::vector<Glob> allow;  // after ~ expansion
     Action action = Action::alert;
+    Fallback fallback = Fallback::none;  // the rule's own, else spec.fallback
 };
 
 struct SensitiveRules {
     std::vector<Glob> paths;  // policy paths + the built-in defaults, after ~ expansion
     Action action = Action::alert;
+    Fallback fallback = Fallback::none;
 };
 
 struct EgressRules {

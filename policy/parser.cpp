@@ -170,6 +170,24 @@ private:
         return a;
     }
 
+    // A rule's own `fallback:`. Only `deny` can be out of a host's reach, so `kill` on a rule
+    // with another action is a mistake worth reporting rather than ignoring.
+    void fallback_value(const YAML::Node& n, RuleSlot slot, Action action, Fallback& out) {
+        auto s = string_value(n, fmt::format("{}.fallback", to_string(slot)));
+        if (!s) return;
+        auto f = parse_fallback(*s);
+        if (!f) {
+            err(n, fmt::format("{}.fallback: '{}' is not kill or none", to_string(slot), *s));
+            return;
+        }
+        if (*f == Fallback::kill && action != Action::deny) {
+            err(n, fmt::format("{}.fallback: kill applies only to action deny (this rule's action is {})", to_string(slot),
+                               to_string(action)));
+            return;
+        }
+        out = *f;
+    }
+
     // A path glob as written: absolute or ~/, expanded to one Glob per home.
     void add_path_glob(const std::string& text, const YAML::Node& n, std::string_view what, std::vector<Glob>& out) {
         if (text.empty() || (text.front() != '/' && text.front() != '~')) {
@@ -212,7 +230,8 @@ private:
 
     void parse_spec(const YAML::Node& spec, WorkloadPolicy& out) {
         if (!expect_map(spec, "spec")) return;
-        check_keys(spec, {"mode", "risk", "audit_all", "selector", "process", "files", "network", "models"}, "spec");
+        check_keys(spec, {"mode", "risk", "audit_all", "fallback", "selector", "process", "files", "network", "models"},
+                   "spec");
 
         if (auto r = optional_child(spec, "risk")) parse_risk(*r, out);
         out.mode = default_mode(out.risk);
@@ -232,6 +251,18 @@ private:
         for (RuleSlot slot : {RuleSlot::exec, RuleSlot::read, RuleSlot::write})
             slot_rules(out, slot).action = default_action(out.risk, slot);
         out.sensitive.action = default_action(out.risk, RuleSlot::sensitive);
+        if (auto f = optional_child(spec, "fallback")) {
+            if (auto s = string_value(*f, "spec.fallback")) {
+                if (auto fb = parse_fallback(*s)) {
+                    // the workload's default for its file and exec rules; a rule may override it
+                    for (RuleSlot slot : {RuleSlot::exec, RuleSlot::read, RuleSlot::write})
+                        slot_rules(out, slot).fallback = *fb;
+                    out.sensitive.fallback = *fb;
+                } else {
+                    err(*f, fmt::format("spec.fallback: '{}' is not kill or none", *s));
+                }
+            }
+        }
         out.egress.action = default_action(out.risk, RuleSlot::egress);
         out.listen.action = default_action(out.risk, RuleSlot::listen);
 
@@ -343,7 +374,7 @@ private:
     void parse_path_rules(const YAML::Node& n, RuleSlot slot, PathRules& rules) {
         std::string what(to_string(slot));
         if (!expect_map(n, what)) return;
-        check_keys(n, {"allow", "action"}, what);
+        check_keys(n, {"allow", "action", "fallback"}, what);
         if (auto a = optional_child(n, "allow")) {
             string_list(*a, what + ".allow", [&](const std::string& v, const YAML::Node& e) {
                 add_path_glob(v, e, what + ".allow", rules.allow);
@@ -351,11 +382,12 @@ private:
         }
         if (auto act = optional_child(n, "action"))
             if (auto x = action_value(*act, slot)) rules.action = *x;
+        if (auto f = optional_child(n, "fallback")) fallback_value(*f, slot, rules.action, rules.fallback);
     }
 
     void parse_sensitive(const YAML::Node& n, SensitiveRules& rules) {
         if (!expect_map(n, "files.sensitive")) return;
-        check_keys(n, {"paths", "action"}, "files.sensitive");
+        check_keys(n, {"paths", "action", "fallback"}, "files.sensitive");
         if (auto p = optional_child(n, "paths")) {
             string_list(*p, "files.sensitive.paths", [&](const std::string& v, const YAML::Node& e) {
                 add_path_glob(v, e, "files.sensitive.paths", rules.paths);
@@ -363,6 +395,7 @@ private:
         }
         if (auto act = optional_child(n, "action"))
             if (auto x = action_value(*act, RuleSlot::sensitive)) rules.action = *x;
+        if (auto f = optional_child(n, "fallback")) fallback_value(*f, RuleSlot::sensitive, rules.action, rules.fallback);
     }
 
     void parse_egress(const YAML::Node& n, EgressRules& rules) {
