@@ -1,6 +1,7 @@
 // exec under a profile: cgroup placement, NO_NEW_PRIVS, libseccomp filter, pinned execve.
 #include "seccomp/apply.hpp"
 
+#include "policy/parser.hpp"
 #include "syscalls/syscall_table.hpp"
 
 #include <fmt/format.h>
@@ -148,12 +149,28 @@ Result<CgroupPlacement> enter_cgroup(const std::string& name)
 {
     if (auto ok = check_workload_name(name); !ok)
         return make_error(fmt::format("seccomp: cgroup name '{}': {}", name, ok.error().message), EINVAL);
+    return enter_cgroup_path("/modelwarden/" + name);
+}
+
+Result<CgroupPlacement> enter_cgroup_path(const std::string& v2_path)
+{
+    if (v2_path.empty() || v2_path[0] != '/' || v2_path.find("/..") != std::string::npos ||
+        v2_path.find("/./") != std::string::npos)
+        return make_error(fmt::format("seccomp: cgroup '{}' is not an absolute cgroup v2 path", v2_path), EINVAL);
     auto mount = find_cgroup2_mount();
     if (!mount) return mount.error();
-    std::string base = *mount + "/modelwarden";
-    std::string path = base + "/" + name;
-    for (const auto& dir : {base, path})
-        if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return sys_error("cannot create cgroup " + dir, errno);
+    // Every level, as mkdir -p: the policy may name a nested cgroup.
+    std::string path = *mount;
+    std::size_t start = 1;
+    while (start < v2_path.size()) {
+        auto end = v2_path.find('/', start);
+        if (end == std::string::npos) end = v2_path.size();
+        if (end > start) {
+            path += "/" + v2_path.substr(start, end - start);
+            if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return sys_error("cannot create cgroup " + path, errno);
+        }
+        start = end + 1;
+    }
     std::string procs = path + "/cgroup.procs";
     {
         std::ofstream out(procs);
@@ -164,6 +181,31 @@ Result<CgroupPlacement> enter_cgroup(const std::string& name)
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return sys_error("cannot stat " + path, errno);
     return CgroupPlacement{path, static_cast<std::uint64_t>(st.st_ino)};
+}
+
+Result<std::string> cgroup_for_policy(const std::string& policy_path, const std::string& workload)
+{
+    auto set = policy::load_policy_set({policy_path});
+    if (!set) return make_error(fmt::format("seccomp: --policy {}:\n{}", policy_path, set.error().message), EINVAL);
+    const policy::WorkloadPolicy* chosen = nullptr;
+    if (workload.empty()) {
+        if (set->workloads.size() != 1)
+            return make_error(fmt::format("seccomp: {} defines {} workloads: name one with --workload", policy_path,
+                                          set->workloads.size()),
+                              EINVAL);
+        chosen = &set->workloads[0];
+    } else {
+        for (const auto& w : set->workloads)
+            if (w.name == workload) chosen = &w;
+        if (!chosen)
+            return make_error(fmt::format("seccomp: {} has no workload '{}'", policy_path, workload), ENOENT);
+    }
+    for (const auto& c : chosen->selector.cgroups)
+        if (c != "/") return c;
+    if (auto ok = check_workload_name(chosen->name); !ok)
+        return make_error(fmt::format("seccomp: workload '{}' cannot name a cgroup: {}", chosen->name, ok.error().message),
+                          EINVAL);
+    return "/modelwarden/" + chosen->name;
 }
 
 Result<std::string> resolve_executable(const std::string& command)
@@ -204,8 +246,18 @@ Result<void> exec_confined(const ExecOptions& options)
     if (!profile) return profile.error();
     auto exe = resolve_executable(options.argv[0]);
     if (!exe) return exe.error();
-    if (!options.cgroup.empty()) {
-        auto placed = enter_cgroup(options.cgroup);
+    if (!options.cgroup.empty() && !options.policy_path.empty())
+        return make_error("seccomp: --cgroup and --policy both choose the cgroup: give one", EINVAL);
+    std::string cgroup_path;
+    if (!options.policy_path.empty()) {
+        auto chosen = cgroup_for_policy(options.policy_path, options.workload);
+        if (!chosen) return chosen.error();
+        cgroup_path = *chosen;
+    } else if (!options.workload.empty()) {
+        return make_error("seccomp: --workload needs --policy", EINVAL);
+    }
+    if (!options.cgroup.empty() || !cgroup_path.empty()) {
+        auto placed = cgroup_path.empty() ? enter_cgroup(options.cgroup) : enter_cgroup_path(cgroup_path);
         if (!placed) return placed.error();
         spdlog::info("seccomp: moved into cgroup {} (id {})", placed->path, placed->id);
     }

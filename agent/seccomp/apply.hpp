@@ -21,6 +21,13 @@ struct CgroupPlacement {
 };
 // Creates <cgroup2>/modelwarden/<name> if needed and moves the calling process into it.
 Result<CgroupPlacement> enter_cgroup(const std::string& name);
+// The same for a cgroup v2 path as policies name them ("/modelwarden/torch", below the mount).
+Result<CgroupPlacement> enter_cgroup_path(const std::string& v2_path);
+
+// Where `exec --policy P [--workload W]` puts the server: the first cgroup the workload's
+// selector names (so the agent selects it by cgroup), else /modelwarden/<workload>.
+// `workload` may be empty when the policy defines exactly one workload.
+Result<std::string> cgroup_for_policy(const std::string& policy_path, const std::string& workload);
 
 // An executable path for argv[0] (PATH search as execvp does it, resolved before the
 // filter so exactly one execve follows it).
@@ -36,6 +43,8 @@ struct ExecOptions {
     std::string profile_path;
     std::string cgroup;                  // empty: stay in the current cgroup
     std::vector<std::string> argv;       // command and arguments
+    std::string policy_path;             // cgroup from the policy's workload (see cgroup_for_policy)
+    std::string workload;                // which workload of policy_path
 };
 // Never returns on success. On failure returns the error (before the filter is loaded)
 // or writes it to stderr and _exit(127)s (after, when execve itself failed).

@@ -18,8 +18,12 @@
 namespace mw {
 namespace {
 
+// Where `run --learn-seccomp` keeps learned sets (AgentConfig::seccomp_dir's default).
+const std::string kDefaultLearnedDir = "/var/lib/modelwarden/seccomp";
+
 struct SeccompArgs {
-    std::string workload, out_dir, learned, previous, action = "errno", profile, cgroup;
+    std::string workload, out_dir, learned, learned_dir = kDefaultLearnedDir, previous, action = "errno";
+    std::string profile, cgroup, policy;
     std::vector<std::string> command, allow;
 };
 
@@ -57,7 +61,20 @@ int run_learn(const SeccompArgs& a)
 
 int run_generate(const SeccompArgs& a)
 {
-    auto learned = seccomp::load_learned(a.learned);
+    // --workload NAME reads what the agent learned for it; --learned FILE names a set directly.
+    if (a.learned.empty() == a.workload.empty()) {
+        std::cerr << "seccomp: generate needs exactly one of --workload NAME or --learned FILE\n";
+        return 2;
+    }
+    std::filesystem::path learned_path = a.learned;
+    if (!a.workload.empty()) {
+        if (auto ok = seccomp::check_workload_name(a.workload); !ok) {
+            std::cerr << ok.error().message << "\n";
+            return 2;
+        }
+        learned_path = std::filesystem::path(a.learned_dir) / (a.workload + ".json");
+    }
+    auto learned = seccomp::load_learned(learned_path);
     if (!learned) {
         std::cerr << learned.error().message << "\n";
         return 1;
@@ -75,9 +92,15 @@ int run_generate(const SeccompArgs& a)
         while (std::getline(names, name, ','))
             if (!name.empty()) options.allow.insert(name);
     }
+    std::filesystem::path dir(a.out_dir.empty() ? a.learned_dir : a.out_dir);
+    const auto& wl = learned->workload;
+    // Without --previous the diff is against the profile this command wrote last time.
+    std::string previous_path = a.previous;
+    if (previous_path.empty() && std::filesystem::exists(dir / (wl + ".seccomp.json")))
+        previous_path = (dir / (wl + ".seccomp.json")).string();
     std::unique_ptr<seccomp::Profile> previous;
-    if (!a.previous.empty()) {
-        auto loaded = seccomp::load_profile(a.previous);
+    if (!previous_path.empty()) {
+        auto loaded = seccomp::load_profile(previous_path);
         if (!loaded) {
             std::cerr << loaded.error().message << "\n";
             return 1;
@@ -90,13 +113,11 @@ int run_generate(const SeccompArgs& a)
         return 1;
     }
     std::error_code ec;
-    std::filesystem::create_directories(a.out_dir, ec);
+    std::filesystem::create_directories(dir, ec);
     if (ec) {
-        std::cerr << fmt::format("seccomp: cannot create {}: {}\n", a.out_dir, ec.message());
+        std::cerr << fmt::format("seccomp: cannot create {}: {}\n", dir.string(), ec.message());
         return 1;
     }
-    std::filesystem::path dir(a.out_dir);
-    const auto& wl = learned->workload;
     std::string diff = seccomp::diff_profiles(previous.get(), generated->profile);
     for (const auto& n : generated->left_out)
         diff += fmt::format("! {} was seen but left out (always dangerous; --allow {} to keep it)\n", n, n);
@@ -126,9 +147,11 @@ void add_seccomp_commands(CLI::App& app, int& exit_code)
     learn->callback([args, &exit_code] { exit_code = run_learn(*args); });
 
     auto* generate = seccomp->add_subcommand("generate", "Make an OCI profile, a systemd drop-in and a diff");
-    generate->add_option("--learned", args->learned, "Learned set (JSON)")->required();
-    generate->add_option("--previous", args->previous, "Previous OCI profile, for the diff");
-    generate->add_option("--out-dir", args->out_dir, "Output directory")->required();
+    generate->add_option("--workload", args->workload, "Workload whose learned set (DIR/NAME.json) to use");
+    generate->add_option("--dir", args->learned_dir, "Learned sets directory (the agent's sensors.seccomp_dir)");
+    generate->add_option("--learned", args->learned, "Learned set (JSON), instead of --workload");
+    generate->add_option("--previous", args->previous, "Previous OCI profile, for the diff (default: OUT/NAME.seccomp.json)");
+    generate->add_option("--out-dir", args->out_dir, "Output directory (default: --dir)");
     generate->add_option("--allow", args->allow, "Dangerous syscalls to keep (name,...)");
     generate->add_option("--action", args->action, "errno | kill_process | log");
     generate->callback([args, &exit_code] { exit_code = run_generate(*args); });
@@ -136,9 +159,12 @@ void add_seccomp_commands(CLI::App& app, int& exit_code)
     auto* exec = app.add_subcommand("exec", "Run a command under a seccomp profile (NO_NEW_PRIVS, own cgroup)");
     exec->add_option("--seccomp", args->profile, "OCI seccomp profile (JSON)")->required();
     exec->add_option("--cgroup", args->cgroup, "Run in cgroup v2 <mount>/modelwarden/NAME");
+    exec->add_option("--policy", args->policy,
+                     "Run in the cgroup of this policy's workload (its selector's, else /modelwarden/NAME)");
+    exec->add_option("--workload", args->workload, "Which workload of --policy (when it defines several)");
     exec->add_option("command", args->command, "-- CMD ARGS")->required();
     exec->callback([args, &exit_code] {
-        seccomp::ExecOptions options{args->profile, args->cgroup, args->command};
+        seccomp::ExecOptions options{args->profile, args->cgroup, args->command, args->policy, args->workload};
         auto failed = seccomp::exec_confined(options);  // returns only on failure
         std::cerr << failed.error().message << "\n";
         exit_code = 126;

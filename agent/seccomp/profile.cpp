@@ -31,6 +31,9 @@ constexpr std::array<std::string_view, 44> kDangerous = {
 
 constexpr std::array<std::string_view, 4> kBaseline = {"exit", "exit_group", "rt_sigreturn", "restart_syscall"};
 
+constexpr std::uint64_t kCloneNewUser = 0x10000000;  // CLONE_NEWUSER (uapi sched.h)
+constexpr unsigned kCloneFlagsArg = 0;               // clone's flags: arg 0 on x86_64 and aarch64
+
 constexpr std::array<std::uint32_t, 4> kSocketFamilies = {1 /* AF_UNIX */, 2 /* AF_INET */, 10 /* AF_INET6 */,
                                                           16 /* AF_NETLINK */};
 
@@ -312,6 +315,14 @@ Result<Generated> generate_profile(const LearnedSet& learned, const GenerateOpti
     // socket is allowed per family; an explicit --allow socket keeps it unconditional.
     bool socket_by_family = allowed.count("socket") && !options.allow.count("socket");
     if (socket_by_family) allowed.erase("socket");
+    // clone(CLONE_NEWUSER) is unshare(CLONE_NEWUSER) by another name: a user namespace is
+    // where unprivileged kernel exploits start. clone3 hides its flags in memory a filter
+    // cannot read, so it gets ENOSYS and glibc falls back to clone (Docker's default does
+    // the same). --allow clone / --allow clone3 keep them unconditional.
+    bool clone_guarded = allowed.count("clone") && !options.allow.count("clone");
+    if (clone_guarded) allowed.erase("clone");
+    bool clone3_enosys = allowed.count("clone3") && !options.allow.count("clone3");
+    if (clone3_enosys) allowed.erase("clone3");
 
     Profile& p = out.profile;
     p.default_action = options.action;
@@ -322,21 +333,30 @@ Result<Generated> generate_profile(const LearnedSet& learned, const GenerateOpti
         for (auto family : kSocketFamilies)
             p.syscalls.push_back(SyscallRule{{"socket"}, Action::Allow, std::nullopt,
                                              {ArgCondition{0, family, 0, CompareOp::Equal}}});
+    if (clone_guarded)
+        p.syscalls.push_back(SyscallRule{{"clone"}, Action::Allow, std::nullopt,
+                                         {ArgCondition{kCloneFlagsArg, kCloneNewUser, 0, CompareOp::MaskedEqual}}});
+    if (clone3_enosys) p.syscalls.push_back(SyscallRule{{"clone3"}, Action::Errno, ENOSYS, {}});
     return out;
 }
 
 std::string systemd_dropin(const Profile& profile, std::string_view workload)
 {
     std::set<std::string> plain;
-    bool socket_conditional = false;
+    bool socket_conditional = false, clone_conditional = false;
     for (const auto& r : profile.syscalls) {
+        // clone3's ENOSYS comes from RestrictNamespaces= below, which systemd implements so.
+        if (r.action == Action::Errno && r.errno_ret == ENOSYS && r.names == std::vector<std::string>{"clone3"})
+            plain.insert("clone3");
         if (r.action != Action::Allow) continue;
         for (const auto& n : r.names) {
             if (r.args.empty()) plain.insert(n);
             else if (n == "socket") socket_conditional = true;
+            else if (n == "clone") clone_conditional = true;
         }
     }
     if (socket_conditional) plain.insert("socket");  // families go to RestrictAddressFamilies=
+    if (clone_conditional) plain.insert("clone");    // CLONE_NEWUSER goes to RestrictNamespaces=
     std::string names;
     for (const auto& n : plain) names += (names.empty() ? "" : " ") + n;
 
@@ -365,6 +385,7 @@ std::string systemd_dropin(const Profile& profile, std::string_view workload)
         }
         out += "\n";
     }
+    if (clone_conditional) out += "RestrictNamespaces=~user\n";
     return out;
 }
 

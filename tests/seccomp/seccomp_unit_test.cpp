@@ -315,3 +315,40 @@ TEST_CASE("learned set parser and workload names reject bad input", "[seccomp]")
     CHECK(!check_workload_name(""));
     CHECK(check_workload_name("torch-server_1.2"));
 }
+
+TEST_CASE("generated profile: clone without CLONE_NEWUSER, clone3 ENOSYS, unless allowed", "[seccomp]")
+{
+    auto g = generate_profile(learned({"read", "clone", "clone3"}), {});
+    REQUIRE(g);
+    const Profile& p = g->profile;
+    REQUIRE(p.syscalls.size() == 3);
+    CHECK(p.syscalls[0].names == std::vector<std::string>{"exit", "exit_group", "read", "restart_syscall", "rt_sigreturn"});
+    CHECK(p.syscalls[1].names == std::vector<std::string>{"clone"});
+    CHECK(p.syscalls[1].action == Action::Allow);
+    REQUIRE(p.syscalls[1].args.size() == 1);
+    CHECK(p.syscalls[1].args[0].index == 0);
+    CHECK(p.syscalls[1].args[0].op == CompareOp::MaskedEqual);
+    CHECK(p.syscalls[1].args[0].value == 0x10000000);  // the mask: CLONE_NEWUSER
+    CHECK(p.syscalls[1].args[0].value_two == 0);        // must be clear
+    CHECK(p.syscalls[2].names == std::vector<std::string>{"clone3"});
+    CHECK(p.syscalls[2].action == Action::Errno);
+    CHECK(p.syscalls[2].errno_ret == std::optional<std::uint32_t>(ENOSYS));
+    auto json = profile_to_json(p);
+    CHECK(oci_schema_problem(json) == "");
+    auto reparsed = parse_profile(json, "p.json");
+    REQUIRE(reparsed);
+    CHECK(allowed_names(*reparsed) ==
+          std::set<std::string>{"clone(arg0 & 0x10000000 == 0)", "exit", "exit_group", "read", "restart_syscall",
+                                "rt_sigreturn"});
+    CHECK(systemd_dropin(p, "w").find("SystemCallFilter=clone clone3 exit exit_group read restart_syscall rt_sigreturn\n"
+                                      "SystemCallErrorNumber=EPERM\nRestrictNamespaces=~user\n") != std::string::npos);
+
+    GenerateOptions o;
+    o.allow = {"clone", "clone3"};
+    auto kept = generate_profile(learned({"read", "clone", "clone3"}), o);
+    REQUIRE(kept);
+    REQUIRE(kept->profile.syscalls.size() == 1);
+    CHECK(kept->profile.syscalls[0].names ==
+          std::vector<std::string>{"clone", "clone3", "exit", "exit_group", "read", "restart_syscall", "rt_sigreturn"});
+    CHECK(systemd_dropin(kept->profile, "w").find("RestrictNamespaces") == std::string::npos);
+}
