@@ -197,25 +197,46 @@ void MetricsRegistry::add_collector(MetricsCollector collector) {
 bool MetricsWriter::family(std::string_view name, std::string_view help, MetricType type,
                            const std::vector<std::string>& label_names) {
     skipping_ = true;
-    if (!valid_metric_name(name) || type == MetricType::Histogram) return false;
+    if (!valid_metric_name(name)) return false;
     for (const auto& l : label_names)
-        if (!valid_label_name(l)) return false;
+        if (!valid_label_name(l) || (type == MetricType::Histogram && l == "le")) return false;
     if (std::find(seen_.begin(), seen_.end(), name) != seen_.end()) return false;
     seen_.emplace_back(name);
     current_ = std::string(name);
     labels_ = label_names;
+    type_ = type;
     skipping_ = false;
     write_header(out_, name, help, type);
     return true;
 }
 
 void MetricsWriter::sample(const LabelValues& values, double value) {
-    if (skipping_ || values.size() != labels_.size()) return;
+    if (skipping_ || type_ == MetricType::Histogram || values.size() != labels_.size()) return;
     out_ += current_;
     write_labels(out_, labels_, values);
     out_.push_back(' ');
     out_ += format_metric_value(value);
     out_.push_back('\n');
+}
+
+void MetricsWriter::histogram(const LabelValues& values, std::span<const double> bounds,
+                              std::span<const std::uint64_t> buckets, double sum) {
+    if (skipping_ || type_ != MetricType::Histogram || values.size() != labels_.size() ||
+        buckets.size() != bounds.size() + 1)
+        return;
+    std::uint64_t cumulative = 0;
+    for (size_t i = 0; i < buckets.size(); ++i) {
+        cumulative += buckets[i];
+        out_ += current_ + "_bucket";
+        write_labels(out_, labels_, values, "le", i < bounds.size() ? format_metric_value(bounds[i]) : "+Inf");
+        out_ += " " + std::to_string(cumulative) + "\n";
+    }
+    out_ += current_ + "_sum";
+    write_labels(out_, labels_, values);
+    out_ += " " + format_metric_value(sum) + "\n";
+    out_ += current_ + "_count";
+    write_labels(out_, labels_, values);
+    out_ += " " + std::to_string(cumulative) + "\n";
 }
 
 std::string MetricsRegistry::expose() const {

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,7 +73,13 @@ public:
     // a label name is invalid or the name is already taken, so a bad collector cannot corrupt
     // the exposition.
     bool family(std::string_view name, std::string_view help, MetricType type, const std::vector<std::string>& label_names);
+    // A counter or gauge sample (ignored in a histogram family).
     void sample(const LabelValues& values, double value);
+    // A histogram series whose buckets are kept elsewhere (e.g. a sink's atomics): `buckets` are
+    // per bucket, not cumulative, one more than `bounds` (the last is +Inf). Ignored unless the
+    // current family is a histogram and the sizes match.
+    void histogram(const LabelValues& values, std::span<const double> bounds, std::span<const std::uint64_t> buckets,
+                   double sum);
 
 private:
     friend class MetricsRegistry;
@@ -80,6 +87,7 @@ private:
     std::vector<std::string> seen_;
     std::string current_;
     std::vector<std::string> labels_;
+    MetricType type_ = MetricType::Counter;
     bool skipping_ = true;
 };
 

@@ -180,3 +180,24 @@ TEST_CASE("metrics: a non-loopback address is refused unless allowed", "[metrics
     REQUIRE_FALSE(r2.ok());
     CHECK(r2.error().message.rfind("metrics: invalid listen address 'not-an-ip'", 0) == 0);
 }
+
+TEST_CASE("metrics: a collector writes a histogram kept elsewhere, exactly", "[metrics]") {
+    mw::MetricsRegistry reg;
+    reg.add_collector([](mw::MetricsWriter& w) {
+        // A histogram family refuses plain samples and an `le` label; the bucket count must fit the bounds.
+        CHECK_FALSE(w.family("mw_bad_seconds", "x", mw::MetricType::Histogram, {"le"}));
+        REQUIRE(w.family("mw_send_seconds", "Send latency.", mw::MetricType::Histogram, {"sink"}));
+        w.sample({"ignored"}, 1);
+        const std::vector<double> bounds{0.01, 0.1};
+        w.histogram({"short"}, bounds, std::vector<std::uint64_t>{1, 2}, 1);
+        w.histogram({"hec"}, bounds, std::vector<std::uint64_t>{2, 0, 1}, 0.515);
+    });
+    CHECK(reg.expose() ==
+          "# HELP mw_send_seconds Send latency.\n"
+          "# TYPE mw_send_seconds histogram\n"
+          "mw_send_seconds_bucket{sink=\"hec\",le=\"0.01\"} 2\n"
+          "mw_send_seconds_bucket{sink=\"hec\",le=\"0.1\"} 2\n"
+          "mw_send_seconds_bucket{sink=\"hec\",le=\"+Inf\"} 3\n"
+          "mw_send_seconds_sum{sink=\"hec\"} 0.515\n"
+          "mw_send_seconds_count{sink=\"hec\"} 3\n");
+}
