@@ -29,7 +29,7 @@ public:
 
     // Replaces the contents of `out` with the event's JSON, without a trailing newline.
     // Reuse `out` across calls: once its capacity has grown, encoding does not allocate.
-    // This is the hot path.
+    // This is the hot path. Not thread-safe (the fragment cache below): one encoder per thread.
     //
     // event.category / event.type may hold several ECS values separated by ','
     // (e.g. "file,intrusion_detection"): each becomes one array element.
@@ -80,7 +80,9 @@ private:
     std::string event_id_prefix_;   // agent id + '-'
     mutable json::JsonLine scratch_;
     mutable json::JsonLine fragment_scratch_;
-    mutable std::vector<ProcessFragments> cache_;   // direct-mapped by revision
+    // Direct-mapped by revision, 512 slots (~1 MB once warm). Slot pointers are compared, never
+    // dereferenced: a freed Process cannot match, its revision is never reused.
+    mutable std::vector<ProcessFragments> cache_;
 };
 
 }  // namespace mw
