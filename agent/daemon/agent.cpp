@@ -19,6 +19,7 @@
 #include "daemon/event_router.hpp"
 #include "daemon/kernel_policy.hpp"
 #include "control/sd_notify.hpp"
+#include "daemon/file_deny.hpp"
 #include "daemon/model_gates.hpp"
 #include "daemon/operations.hpp"
 #include "seccomp/learn.hpp"
@@ -245,6 +246,22 @@ int run_agent(const RunOptions& options) {
         return 1;
     }
 
+    // ---- file/exec deny through fanotify where BPF-LSM is refused (daemon/file_deny.hpp) ----
+    std::unique_ptr<FileDeny> file_deny;
+    if (!features.has("bpf_lsm") && features.has("fanotify_perm")) {
+        if (auto started = start_file_deny(io, store.current()->policies, sensors, pipeline); started) {
+            file_deny = std::move(started).value();
+            store.on_change([&](const PolicyGeneration& now, const PolicyGeneration*) {
+                if (auto r = file_deny->rearm(now.policies); !r)
+                    spdlog::error("file deny: policy generation {}: {}; the previous marks stay armed", now.number,
+                                  r.error().message);
+            });
+        } else {
+            spdlog::error("{}: file and exec deny stay alert-only", started.error().message);
+        }
+    }
+    // ---- end file deny ----
+
     // Control API, metrics and the audit log.
     Operations ops({io, config, store, pipeline, router, table, sensors, spool.get()});
     if (auto r = ops.start(); !r) {
@@ -328,6 +345,7 @@ int run_agent(const RunOptions& options) {
             learned_ticker.stop();
             if (config.learn_syscalls) dump_learned();
             for (auto& gate : gates.value()) gate->stop();
+            if (file_deny) file_deny->stop();  // queued opens answered ALLOW (logged)
             lost_ticker.stop();
             housekeeping.stop();
         };

@@ -1,4 +1,5 @@
 // Alerts raised by the agent itself rather than by a kernel record (see Pipeline::report_agent_alert).
+#include <cerrno>
 #include <ctime>
 
 #include <fmt/format.h>
@@ -39,6 +40,7 @@ void Pipeline::report_agent_alert(const AgentAlert& alert) {
     event_.enforcement.action = alert.enforcement_action;
     event_.enforcement.applied = alert.applied;
     event_.enforcement.succeeded = alert.succeeded;
+    event_.enforcement.detail = alert.detail;
     message_.clear();
     fmt::format_to(std::back_inserter(message_), "{}: {} ({})", info.name, alert.file_path, alert.reason);
     event_.message = message_;
@@ -46,6 +48,26 @@ void Pipeline::report_agent_alert(const AgentAlert& alert) {
     attach_chain(p, workload);
     ++stats_.alerts;
     sink_.emit(event_);
+}
+
+void Pipeline::note_agent_refusal(std::uint32_t tid, std::uint16_t record_type, std::uint64_t since_boot_ns) {
+    std::lock_guard lock(refusals_mu_);
+    // Bounded: a refusal whose record never comes (the kernel dropped it) must not pile up.
+    if (refusals_.size() >= 256) refusals_.erase(refusals_.begin());
+    refusals_.push_back({tid, record_type, since_boot_ns});
+}
+
+// The thread was blocked in the refused syscall when the refusal was noted, so its first
+// -EPERM record of that type stamped afterwards is that syscall's exit.
+bool Pipeline::take_agent_refusal(const mw_event_header& h, std::int64_t result) {
+    if (result != -EPERM) return false;
+    std::lock_guard lock(refusals_mu_);
+    for (auto it = refusals_.begin(); it != refusals_.end(); ++it) {
+        if (it->tid != h.tid || it->record_type != h.type || h.timestamp_ns < it->since_boot_ns) continue;
+        refusals_.erase(it);
+        return true;
+    }
+    return false;
 }
 
 }  // namespace mw

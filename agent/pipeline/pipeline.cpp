@@ -305,6 +305,7 @@ void Pipeline::handle_exec_attempt(const DecodedRecord& rec) {
     e.outcome = outcome_of(ev.result);
     e.result = ev.result;
     e.file_path = rec.text[0];
+    if (take_agent_refusal(h, ev.result)) kernel_enforced_ = true;  // its alert is out already
     const auto* workload = workload_of(h);
     if (!workload) return finish(nullptr, nullptr);
     const auto verdict = (ev.at_flags & AT_EMPTY_PATH) ? policy::evaluate_fileless_exec(*workload)
@@ -330,6 +331,7 @@ void Pipeline::handle_file(const DecodedRecord& rec) {
         const bool write = opens_for_write(ev.open_flags);
         e.action = "open";
         e.type = (ev.open_flags & O_CREAT) ? "creation" : "access";
+        if (take_agent_refusal(h, ev.result)) kernel_enforced_ = true;  // its alert is out already
         if (workload) verdict = policy::evaluate_open(*workload, e.file_path, write, h.pid);
         break;
     }

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -70,8 +71,14 @@ public:
         std::string_view enforcement_action = "alert";
         bool applied = false;     // the agent acted (e.g. denied the open)
         bool succeeded = false;
+        std::string_view detail;  // enforcement.detail: how it acted ("denied by the agent (fanotify ...)")
     };
     void report_agent_alert(const AgentAlert& alert);
+
+    // The agent refused a syscall itself (fanotify deny): thread `tid`'s next failed record of
+    // `record_type` (FILE_OPEN, EXEC_ATTEMPT) stamped at or after `since_boot_ns` is that
+    // syscall, already reported by report_agent_alert: it stays telemetry. Thread-safe.
+    void note_agent_refusal(std::uint32_t tid, std::uint16_t record_type, std::uint64_t since_boot_ns);
 
     // Reports kernel-side losses since the last call as a pipeline_error event.
     void report_lost(std::uint64_t lost_since_last, std::string_view detail);
@@ -119,6 +126,15 @@ private:
     // Set by handle_enforcement while it builds the alert: what the kernel did.
     const mw_enforcement_event* kernel_action_ = nullptr;
     std::string detail_;
+    // note_agent_refusal: written by the fanotify reader thread, read here.
+    struct AgentRefusal {
+        std::uint32_t tid;
+        std::uint16_t record_type;
+        std::uint64_t since_boot_ns;
+    };
+    bool take_agent_refusal(const mw_event_header& h, std::int64_t result);
+    std::mutex refusals_mu_;
+    std::vector<AgentRefusal> refusals_;
 };
 
 }  // namespace mw

@@ -136,12 +136,20 @@ std::vector<std::string> KernelFeatures::enforcement_mechanisms() const
     std::vector<std::string> out;
     out.push_back(sig ? "exec kill:      bpf_send_signal(SIGKILL) at tp_btf sched_process_exec (new image runs nothing)"
                       : "exec kill:      UNAVAILABLE (no bpf_send_signal): alert only");
+    const bool fan = has("fanotify_perm");
     out.push_back(lsm ? "exec deny:      BPF-LSM bprm_check_security (EPERM)"
-                      : "exec deny:      NOT ENFORCED (no BPF-LSM): alert only; use action kill");
+                  : fan ? "exec deny:      fanotify FAN_OPEN_EXEC_PERM (EPERM) for programs directly in the PATH "
+                          "directories, /tmp, /var/tmp, /dev/shm; alert only elsewhere; use action kill there"
+                        : "exec deny:      NOT ENFORCED (no BPF-LSM, no fanotify permission events): alert only; "
+                          "use action kill");
     out.push_back(sig ? "file kill:      bpf_send_signal(SIGKILL) at sys_exit_open* (fd never reaches user space)"
                       : "file kill:      UNAVAILABLE (no bpf_send_signal): alert only");
     out.push_back(lsm ? "file deny:      BPF-LSM file_open (EPERM)"
-                      : "file deny:      NOT ENFORCED (no BPF-LSM; fanotify fallback not built yet): alert only; use action kill");
+                  : fan ? "file deny:      fanotify FAN_OPEN_PERM (EPERM) on the sensitive paths of enforce-mode "
+                          "deny rules; read/write allow lists alert only outside them; the agent logs one "
+                          "'file deny: fanotify|alert-only: ...' line per rule"
+                        : "file deny:      NOT ENFORCED (no BPF-LSM, no fanotify permission events): alert only; "
+                          "use action kill");
     out.push_back(cg ? "network deny:   cgroup connect4/6, sendmsg4/6, bind4/6 at the cgroup v2 root (EPERM)"
                      : "network deny:   UNAVAILABLE (no cgroup sock_addr programs): alert only");
     out.push_back(cg && sig ? "network kill:   cgroup deny + SIGKILL at the syscall's sys_exit"
