@@ -48,6 +48,16 @@ constexpr std::array kCatalog{
              Severity::critical, "T1195", "Supply Chain Compromise"},
     RuleInfo{model_tampered, "MW-MODEL-002", "a file under a model directory was written", Severity::high,
              "T1565.001", "Data Manipulation: Stored Data Manipulation"},
+    // Self-protection: the agent is the host's security control; tampering with it is news
+    // whoever does it, watched or not.
+    RuleInfo{self_signal, "MW-SELF-001", "a process sent a signal to the agent", Severity::critical, "T1562.001",
+             "Impair Defenses: Disable or Modify Tools"},
+    RuleInfo{self_trace, "MW-SELF-002", "a process traced or accessed the agent's memory", Severity::critical,
+             "T1562.001", "Impair Defenses: Disable or Modify Tools"},
+    RuleInfo{self_file, "MW-SELF-003", "a process modified the agent's binary, configuration, pins, spool or audit log",
+             Severity::critical, "T1562.001", "Impair Defenses: Disable or Modify Tools"},
+    RuleInfo{self_bpf, "MW-SELF-004", "a process detached or replaced the agent's BPF programs", Severity::critical,
+             "T1562.001", "Impair Defenses: Disable or Modify Tools"},
     // "No card, no deploy": weights loaded from outside the approved directories bypass the gate.
     RuleInfo{model_outside_dirs, "MW-MODEL-003", "workload opened a model file outside its approved model directories",
              Severity::high, "T1195", "Supply Chain Compromise"},

@@ -28,6 +28,10 @@ enum class RuleKind : std::uint8_t {
     bpf_call,
     model_not_approved,
     model_tampered,
+    self_signal,         // someone signalled the agent (MW-SELF-001..004: self-protection)
+    self_trace,
+    self_file,
+    self_bpf,
     model_outside_dirs,  // MW-MODEL-003: a model-extension file opened outside models.dirs
     seccomp_violation,   // keep last: the catalog test counts up to it
 };

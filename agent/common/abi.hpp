@@ -27,3 +27,4 @@ static_assert(offsetof(mw_enforcement_event, data) == 120);
 static_assert(sizeof(mw_path_rule_key) == 4 + 4 + MW_LPM_PATH_BYTES);
 static_assert(sizeof(mw_net_rule_key) == 28);
 static_assert(sizeof(mw_workload_config) == 16);
+static_assert(offsetof(mw_self_protect_event, data) == 160 && sizeof(mw_inode_key) == 16);

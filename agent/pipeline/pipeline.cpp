@@ -80,6 +80,7 @@ void Pipeline::on_record(std::span<const std::byte> bytes) {
     case MW_EVENT_BPF_CALL: return handle_syscall(rec);
     case MW_EVENT_ENFORCEMENT: return handle_enforcement(rec);
     case MW_EVENT_SECCOMP: return handle_seccomp(rec);
+    case MW_EVENT_SELF_PROTECT: return handle_self_protect(rec);
     default: return;
     }
 }

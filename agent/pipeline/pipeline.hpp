@@ -95,6 +95,7 @@ private:
     void handle_syscall(const DecodedRecord& rec);
     void handle_enforcement(const DecodedRecord& rec);
     void handle_seccomp(const DecodedRecord& rec);  // seccomp_records.cpp
+    void handle_self_protect(const DecodedRecord& rec);  // self_protect_records.cpp
 
     // Fills the fields every event shares from the record header.
     SecurityEvent& begin(const DecodedRecord& rec, const Process* process);

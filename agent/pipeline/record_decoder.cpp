@@ -100,6 +100,11 @@ DecodeError decode_record(std::span<const std::byte> bytes, DecodedRecord& out) 
         return take_strings(out, offsetof(mw_syscall_event, data), {ev.text_len});
     }
     case MW_EVENT_SECCOMP: return need<mw_seccomp_event>(out);
+    case MW_EVENT_SELF_PROTECT: {
+        if (auto e = need<mw_self_protect_event>(out); e != DecodeError::None) return e;
+        const auto& ev = out.as<mw_self_protect_event>();
+        return take_strings(out, offsetof(mw_self_protect_event, data), {ev.text_len});
+    }
     case MW_EVENT_ENFORCEMENT: {
         if (auto e = need<mw_enforcement_event>(out); e != DecodeError::None) return e;
         const auto& ev = out.as<mw_enforcement_event>();

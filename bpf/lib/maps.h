@@ -188,6 +188,48 @@ struct {
 	__type(value, __u64);
 } seccomp_entered SEC(".maps") __weak;
 
+/* ---- self-protection (bpf/self_protect.bpf.c) ---------------------------------- */
+/* The agent's process group: kill(0) and kill(-pgid) reach it. */
+const volatile __u32 self_agent_pgid __weak = 0;
+/* Set when the self_protect_lsm programs load: they refuse, so the tracepoints do not kill. */
+const volatile __u32 self_lsm_deny __weak = 0;
+
+/* Agent thread ids: tkill() names a thread, not the group. Filled by the agent at start and
+ * by task_newtask for threads it creates later. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u32);
+} agent_threads SEC(".maps") __weak;
+
+/* (dev, inode) of the agent's binary, config, pin dir, spool, audit log -> mw_protected_kind.
+ * A directory's entry also covers the files directly inside it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct mw_inode_key);
+	__type(value, __u32);
+} protected_inodes SEC(".maps") __weak;
+
+/* The same objects by path prefix, for syscalls that name a path (unlink, rename, chmod):
+ * the kernel cannot resolve a user path to an inode at sys_enter. Key as mw_selector_key. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 256);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mw_selector_key);
+	__type(value, __u32);
+} protected_paths SEC(".maps") __weak;
+
+/* The agent's own links and programs ((kind << 32) | id): a detach of one is tampering. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 512);
+	__type(key, __u64);
+	__type(value, __u32);
+} self_bpf_objects SEC(".maps") __weak;
+
 /* ---- output --------------------------------------------------------------------- */
 /* Resized by the agent at load time (default 16 MiB, a power of two). */
 struct {

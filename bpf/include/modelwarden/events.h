@@ -45,6 +45,7 @@ enum mw_event_type {
 	MW_EVENT_BPF_CALL = 34,        /* bpf() from a process other than the agent */
 	MW_EVENT_ENFORCEMENT = 40,     /* the kernel side acted (kill/deny) */
 	MW_EVENT_SECCOMP = 41,         /* syscall stopped by the task's seccomp filter */
+	MW_EVENT_SELF_PROTECT = 42,    /* someone went for the agent itself (bpf/self_protect.bpf.c) */
 };
 
 /* Flags in mw_event_header.flags. */
@@ -282,6 +283,55 @@ struct mw_seccomp_event {
 	__u64 args[6];
 	__u32 syscall_nr;           /* this architecture's number */
 	__u32 action;               /* enum mw_seccomp_action */
+};
+
+/* ---- self-protection (bpf/self_protect.bpf.c) --------------------------------- */
+enum mw_tamper_kind {
+	MW_TAMPER_SIGNAL = 1,       /* kill family / pidfd_send_signal aimed at the agent */
+	MW_TAMPER_PTRACE = 2,       /* ptrace of an agent thread */
+	MW_TAMPER_PROCESS_VM = 3,   /* process_vm_readv/writev of the agent */
+	MW_TAMPER_FILE = 4,         /* write/truncate/unlink/rename/chmod/chown of a protected path */
+	MW_TAMPER_BPF = 5,          /* bpf() detach/update of one of the agent's links or programs */
+};
+
+/* Protected objects (value of the protected_inodes / protected_paths maps). */
+enum mw_protected_kind {
+	MW_PROTECTED_BINARY = 1,
+	MW_PROTECTED_CONFIG = 2,
+	MW_PROTECTED_PIN_DIR = 3,
+	MW_PROTECTED_SPOOL = 4,
+	MW_PROTECTED_AUDIT_LOG = 5,
+};
+
+/* protected_inodes: the agent's files and directories by (dev, inode), so a rename of a
+ * parent does not let a write escape. dev is the kernel's s_dev (new_encode_dev order). */
+struct mw_inode_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 _pad;
+};
+
+/* self_bpf_objects key: (kind << 32) | id, kind 1 = link, 2 = program. */
+#define MW_SELF_BPF_LINK 1ull
+#define MW_SELF_BPF_PROG 2ull
+
+/* Emitted at sys_enter (the attempt) except for opens, emitted at sys_exit with the fd. */
+struct mw_self_protect_event {
+	struct mw_event_header hdr;
+	__s64 result;               /* open: fd or -errno; others: 0 (the attempt, seen at entry) */
+	__u64 args[4];              /* the syscall's first arguments, raw */
+	__u32 syscall_nr;           /* this architecture's number */
+	__u32 kind;                 /* enum mw_tamper_kind */
+	__u32 target_pid;           /* signal/ptrace/process_vm target (pidfd resolved in the kernel) */
+	__s32 signal;               /* MW_TAMPER_SIGNAL: the signal number */
+	__u32 action;               /* enum mw_action the kernel took (NONE or KILL) */
+	__s32 action_result;        /* 0 or -errno of that action */
+	__u64 object_id;            /* FILE: inode (0 when matched by path); BPF: link or prog id */
+	__u32 dev;                  /* FILE: s_dev of that inode */
+	__u32 protected_kind;       /* FILE: enum mw_protected_kind */
+	__u16 text_len;             /* data: the path (FILE) */
+	__u16 _pad[3];
+	char data[];
 };
 
 #endif /* MODELWARDEN_EVENTS_H */
