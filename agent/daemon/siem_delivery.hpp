@@ -14,6 +14,7 @@
 
 namespace mw {
 
+class MetricsRegistry;
 class Spool;
 
 class SiemDelivery {
@@ -51,5 +52,12 @@ private:
 // file, fails the start with its name) and starts them on `io`.
 Result<std::unique_ptr<SiemDelivery>> start_siem_delivery(boost::asio::io_context& io, Spool& spool,
                                                           const SinksConfig& config);
+
+// Per-sink Prometheus series (labels sink, type), read at scrape time from the sinks' atomics and
+// the spool's cursors: events sent and acknowledged, batches, retries, errors by kind,
+// dead-lettered events, send latency (histogram), last success, records pending for the sink's
+// cursor and the age of the oldest one. Scrapes must run on the io_context that owns the spool.
+// `delivery` and `spool` must outlive `registry`'s scrapes.
+void add_sink_metrics(MetricsRegistry& registry, const SiemDelivery& delivery, const Spool& spool);
 
 }  // namespace mw

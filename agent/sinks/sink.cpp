@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <ctime>
 #include <random>
 
@@ -111,10 +112,16 @@ asio::awaitable<void> SpoolSink::run() {
                 continue;
             }
             if (*n == 0) {
+                stats_.oldest_pending_ns = 0;
                 co_await sleep(wake_, batch_opt_.idle_poll);
                 continue;
             }
-            for (auto& r : records) pending.push_back(&r);
+            std::uint64_t oldest = 0;
+            for (auto& r : records) {
+                pending.push_back(&r);
+                if (r.timestamp_ns != 0 && (oldest == 0 || r.timestamp_ns < oldest)) oldest = r.timestamp_ns;
+            }
+            stats_.oldest_pending_ns = oldest;
             batch_last = records.back().sequence;
         }
         const auto t0 = std::chrono::steady_clock::now();
@@ -129,8 +136,19 @@ asio::awaitable<void> SpoolSink::run() {
         }
         stats_.sent += pending.size() - out.resend.size() - out.dead.size();
         if (out.resend.empty()) {
-            stats_.last_latency_us = static_cast<std::uint64_t>(
+            const auto us = static_cast<std::uint64_t>(
                 std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
+            stats_.last_latency_us = us;
+            const auto& bounds = SinkStats::kLatencyBoundsUs;
+            stats_.latency_buckets[static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), us) -
+                                                            bounds.begin())]++;
+            stats_.latency_sum_us += us;
+            stats_.batches++;
+            timespec now{};
+            clock_gettime(CLOCK_REALTIME, &now);
+            stats_.last_success_ns = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ull +
+                                     static_cast<std::uint64_t>(now.tv_nsec);
+            stats_.oldest_pending_ns = 0;
             if (auto r = spool_.ack(name_, batch_last); !r)
                 spdlog::error("sinks: {}: spool ack failed: {}", name_, r.error().message);
             stats_.acked += records.size();

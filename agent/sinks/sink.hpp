@@ -2,6 +2,7 @@
 // batching, retry with jittered exponential backoff, dead-letter file and counters.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <utility>  // boost 1.74 awaitable.hpp uses std::exchange without including it
 #include <chrono>
@@ -34,6 +35,15 @@ struct SinkStats {
     std::atomic<std::uint64_t> errors_rejected{0}; // 4xx payload errors (events dead-lettered)
     std::atomic<std::uint64_t> last_latency_us{0}; // last successful request, send to response/ack
     std::atomic<std::uint64_t> queue_depth{0};     // spool records not yet acknowledged by this sink
+    std::atomic<std::uint64_t> batches{0};         // requests completed (every event delivered or dead-lettered)
+    std::atomic<std::uint64_t> last_success_ns{0}; // CLOCK_REALTIME of the last completed batch (0 = none yet)
+    std::atomic<std::uint64_t> oldest_pending_ns{0}; // event time of the oldest record read, not yet acked (0 = none)
+    // Latency of completed batches as a histogram: per-bucket counts (last = +Inf), sum in microseconds.
+    static constexpr std::array<std::uint64_t, 12> kLatencyBoundsUs{1'000,   5'000,     10'000,    25'000,
+                                                                    50'000,  100'000,   250'000,   500'000,
+                                                                    1'000'000, 2'500'000, 5'000'000, 10'000'000};
+    std::array<std::atomic<std::uint64_t>, kLatencyBoundsUs.size() + 1> latency_buckets{};
+    std::atomic<std::uint64_t> latency_sum_us{0};
 };
 
 struct RetryOptions {
