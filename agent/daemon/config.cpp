@@ -84,6 +84,12 @@ Error joined_error(const std::vector<std::string>& errors) {
 
 }  // namespace
 
+std::string config_position(const AgentConfig& config, const YAML::Node& node) {
+    const std::string file = config.source.empty() ? "the default config" : config.source;
+    if (!node || node.Mark().is_null()) return file;
+    return where(file, node);
+}
+
 AgentConfig default_agent_config() {
     AgentConfig config;
     config.agent_name = hostname();
@@ -101,6 +107,7 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
         return make_error(fmt::format("{}:{}:{}: {}", path, e.mark.line + 1, e.mark.column + 1, e.msg));
     }
     AgentConfig config = default_agent_config();
+    config.source = path;
     if (root.IsNull()) return config;
 
     Reader r{path, {}};
@@ -143,16 +150,31 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
         r.check_keys(control, {"socket", "tls", "policy_keys"}, "control");
         r.get(control, "socket", config.control_socket);
         r.get(control, "policy_keys", config.policy_keys_dir);
-        if (auto tls = control["tls"]) config.control_tls = tls;
+        if (auto tls = control["tls"]; tls && !tls.IsNull()) {
+            r.check_keys(tls, {"address", "port", "cert", "key", "client_ca", "crl", "trust_domain", "operator_ou",
+                               "viewer_ou"},
+                         "control.tls");
+            config.control_tls = tls;
+        }
     }
     if (auto metrics = root["metrics"]) {
         r.check_keys(metrics, {"listen"}, "metrics");
         r.get(metrics, "listen", config.metrics_listen);
+        if (const auto& listen = config.metrics_listen; !listen.empty()) {
+            const auto colon = listen.rfind(':');
+            const auto port = colon == std::string::npos ? std::string() : listen.substr(colon + 1);
+            const bool digits = !port.empty() && port.size() <= 5 &&
+                                port.find_first_not_of("0123456789") == std::string::npos;
+            if (colon == std::string::npos || colon == 0 || !digits || std::stoul(port) == 0 || std::stoul(port) > 65535)
+                r.errors.push_back(fmt::format("{}: `listen` must be ADDRESS:PORT with a port from 1 to 65535, got '{}'",
+                                               where(path, metrics["listen"]), listen));
+        }
     }
     if (auto audit = root["audit"]) {
-        r.check_keys(audit, {"path", "key"}, "audit");
+        r.check_keys(audit, {"path", "key", "checkpoint_seconds"}, "audit");
         r.get(audit, "path", config.audit_log);
         r.get(audit, "key", config.audit_key);
+        r.get(audit, "checkpoint_seconds", config.audit_checkpoint_seconds);
     }
     if (!r.errors.empty()) return joined_error(r.errors);
     return config;

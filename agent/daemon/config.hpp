@@ -14,6 +14,7 @@
 namespace mw {
 
 struct AgentConfig {
+    std::string source;                          // the config file's path ("" = defaults): errors name it
     std::string agent_name;                      // default: hostname
     std::vector<std::string> policy_paths;       // files or directories of *.yaml
     std::uint32_t ring_buffer_mib = 16;          // kernel -> user ring buffer, sized for bursts
@@ -28,6 +29,7 @@ struct AgentConfig {
     std::string metrics_listen;                  // "127.0.0.1:9477" ("" = none)
     std::string audit_log;                       // hash-chained audit log ("" = none)
     std::string audit_key;                       // checkpoint signing key (created if absent)
+    std::uint32_t audit_checkpoint_seconds = 300; // signed checkpoint this often when records were added (0 = off)
     std::string pin_dir = "/sys/fs/bpf/modelwarden"; // pinned maps/programs that outlive the agent
     // What happens to enforcement when the agent stops. Either way a crash (SIGKILL) leaves
     // the pinned programs enforcing the last policy until the next agent adopts them.
@@ -42,6 +44,10 @@ struct AgentConfig {
 
 // Parses a config file. Every error names file:line:column; unknown keys are errors.
 Result<AgentConfig> load_agent_config(const std::string& path);
+
+// "path:line:column" of a node of this config (just the path when the node has no position),
+// for errors found after loading (sinks, control.tls). "" source = "the default config".
+std::string config_position(const AgentConfig& config, const YAML::Node& node);
 
 // Defaults for `modelwarden run` without --config.
 AgentConfig default_agent_config();
