@@ -11,6 +11,7 @@
 #include "control/client.hpp"
 #include "daemon/agent.hpp"
 #include "policy/check.hpp"
+#include "sensors/features.hpp"
 #include "scanner/cli.hpp"
 #include "spool/spool.hpp"
 #include "seccomp/cli.hpp"
@@ -73,7 +74,12 @@ int main(int argc, char** argv) {
     auto* check = policy->add_subcommand("check", "Validate policy files; errors as file:line:column");
     std::vector<std::string> check_paths;
     check->add_option("paths", check_paths, "Policy files or directories")->required();
-    check->callback([&] { exit_code = mw::policy::run_policy_check(check_paths, std::cout); });
+    check->callback([&] {
+        // per rule: which mechanism enforces it on this host, and what `fallback:` does
+        const auto features = mw::sensors::probe();
+        const mw::policy::HostMechanisms host{features.has("bpf_lsm"), features.has("fanotify_perm")};
+        exit_code = mw::policy::run_policy_check(check_paths, std::cout, {}, &host);
+    });
 
     const std::string default_socket = "/run/modelwarden/control.sock";
     std::string socket_path = default_socket;
@@ -103,6 +109,31 @@ int main(int argc, char** argv) {
     auto* status = app.add_subcommand("status", "Status of the running agent");
     status->add_option("--socket", socket_path, "Control socket");
     status->callback([&] { control_verb({"status"}); });
+
+    // ---- thaw / release: undo a freeze or an isolation (operator; audited by the agent) ----
+    std::string lift_workload, lift_cgroup, lift_pid;
+    auto* thaw = app.add_subcommand("thaw", "Thaw a workload frozen by a freeze action");
+    auto* release = app.add_subcommand("release", "Release a workload from isolation (egress allowed again)");
+    for (auto* cmd : {thaw, release}) {
+        auto* by_workload = cmd->add_option("--workload", lift_workload, "Workload (policy) name");
+        auto* by_pid = cmd->add_option("--pid", lift_pid, "A process of the workload");
+        by_workload->excludes(by_pid);
+        cmd->add_option("--socket", socket_path, "Control socket");
+    }
+    auto* by_cgroup = thaw->add_option("--cgroup", lift_cgroup, "The frozen cgroup (path under the cgroup2 mount)");
+    by_cgroup->excludes("--workload")->excludes("--pid");
+    auto lift = [&](const std::string& verb) {
+        if (!lift_workload.empty()) control_verb({verb, "--workload", lift_workload});
+        else if (!lift_pid.empty()) control_verb({verb, "--pid", lift_pid});
+        else if (!lift_cgroup.empty()) control_verb({verb, "--cgroup", lift_cgroup});
+        else {
+            std::cerr << "error: " << verb << " needs --workload NAME or --pid N" << (verb == "thaw" ? " or --cgroup PATH" : "")
+                      << "\n";
+            exit_code = 2;
+        }
+    };
+    thaw->callback([&] { lift("thaw"); });
+    release->callback([&] { lift("release"); });
 
     // ---- events (local history from the spool) ----
     std::string spool_query_dir = "/var/lib/modelwarden/spool", since = "10m", kind = "all";

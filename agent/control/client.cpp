@@ -84,7 +84,8 @@ std::string url_encode(const std::string& s) {
 
 constexpr const char* kUsage =
     "usage: status | events [--since N] [--kind K] [--limit N] | policy list | policy rollback | "
-    "policy apply FILE [--signature SIGFILE]\n";
+    "policy apply FILE [--signature SIGFILE] | thaw --workload NAME|--pid N|--cgroup PATH | "
+    "release --workload NAME|--pid N\n";
 
 }  // namespace
 
@@ -134,6 +135,25 @@ int run_control_client(const std::string& socket_path, const std::vector<std::st
             headers.emplace_back("X-Modelwarden-Signature", trimmed);
         }
         method = "POST", target = "/v1/policies";
+    } else if (args.size() == 3 && (args[0] == "thaw" || args[0] == "release") &&
+               (args[1] == "--workload" || args[1] == "--pid" || (args[0] == "thaw" && args[1] == "--cgroup"))) {
+        nlohmann::json j;
+        if (args[1] == "--pid") {
+            int pid = 0;
+            try {
+                std::size_t used = 0;
+                pid = std::stoi(args[2], &used);
+                if (used != args[2].size() || pid <= 0) throw std::invalid_argument(args[2]);
+            } catch (const std::exception&) {
+                err << "error: --pid needs a positive number, not '" << args[2] << "'\n";
+                return 2;
+            }
+            j["pid"] = pid;
+        } else {
+            j[args[1].substr(2)] = args[2];
+        }
+        body = j.dump();
+        method = "POST", target = "/v1/enforcement/" + args[0];
     } else {
         err << kUsage;
         return 2;

@@ -53,6 +53,12 @@ public:
     // ("" when absent); verify_policy_signature() checks it against the trusted keys.
     virtual Result<std::string> apply_policy(std::string_view yaml, std::string_view signature, const Caller& caller) = 0;
     virtual Result<std::string> rollback(const Caller& caller) = 0;
+    // Lifts a freeze or an isolation (operator role): verb "thaw" | "release", body JSON naming
+    // the target (see daemon/enforcement_actions.hpp). Default: not served (404).
+    virtual Result<std::string> lift_enforcement(std::string_view verb, std::string_view body, const Caller& caller) {
+        (void)verb, (void)body, (void)caller;
+        return make_error("enforcement actions are not served here", 404);
+    }
 };
 
 }  // namespace mw

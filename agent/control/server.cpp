@@ -118,6 +118,9 @@ constexpr RouteEntry kRoutes[] = {
     {"GET", "/v1/policies", Permission::ReadPolicies},
     {"POST", "/v1/policies", Permission::WritePolicies},
     {"POST", "/v1/policies/rollback", Permission::WritePolicies},
+    // thaw/release undo an enforcement: the same operator-only permission as a policy change
+    {"POST", "/v1/enforcement/thaw", Permission::WritePolicies},
+    {"POST", "/v1/enforcement/release", Permission::WritePolicies},
 };
 
 }  // namespace
@@ -163,6 +166,8 @@ ControlReply route_control_request(ControlHandler& handler, const ControlOptions
         if (body.empty()) return error_reply(400, "the request body must be the policy YAML bundle");
         return from_result(handler.apply_policy(body, signature, caller));
     }
+    if (path == "/v1/enforcement/thaw" || path == "/v1/enforcement/release")
+        return from_result(handler.lift_enforcement(path.substr(path.rfind('/') + 1), body, caller));
     return from_result(handler.rollback(caller));
 }
 

@@ -20,6 +20,8 @@
 #include "daemon/kernel_policy.hpp"
 #include "control/sd_notify.hpp"
 #include "daemon/file_deny.hpp"
+#include "daemon/enforcement_actions.hpp"
+#include "policy/mechanism.hpp"
 #include "daemon/model_gates.hpp"
 #include "daemon/operations.hpp"
 #include "seccomp/learn.hpp"
@@ -170,6 +172,8 @@ int run_agent(const RunOptions& options) {
     // Enforcement: cgroup programs at the v2 root, BPF-LSM where it loads, pins for fail-safe.
     sensor_config.cgroup2_root = find_cgroup2_mount();
     sensor_config.enable_lsm = features.has("bpf_lsm");
+    // issue 3: `deny` the host cannot carry out compiles as the rule's fallback (policy/mechanism.hpp)
+    policy::set_host_mechanisms({features.has("bpf_lsm"), features.has("fanotify_perm")});
     enforcement::PinDirLock pin_lock;
     if (config.fail_mode != "off" && !config.pin_dir.empty()) {
         if (auto claimed = enforcement::claim_pin_dir(config.pin_dir); claimed) {
@@ -201,6 +205,11 @@ int run_agent(const RunOptions& options) {
     Pipeline pipeline(table, scope, router);
     pipeline.set_clock_offset(host.boot_to_realtime_ns);
 
+    // ---- freeze / isolate in user space; thaw / release for operators (issue 3) ----
+    EnforcementActions enforcement(sensors, cgroup2);
+    pipeline.set_action_hook(&enforcement);
+    // ---- end freeze / isolate ----
+
     // The kernel maps take each generation first; the pipeline reads it only once they hold it.
     PolicyStore store([&](const policy::CompiledPolicy& c) { return load_policy_maps(sensors, c, cgroup2); },
                       config.policy_paths);
@@ -209,6 +218,7 @@ int run_agent(const RunOptions& options) {
         spdlog::info("policy: generation {} in force ({} workload(s), {}){}", now.number, now.policies.workloads.size(),
                      now.origin, before ? fmt::format(", replacing generation {}", before->number) : "");
     });
+    store.on_change([&](const PolicyGeneration& now, const PolicyGeneration*) { enforcement.set_policies(&now.policies); });
     if (auto r = store.load_files(); !r) {
         spdlog::error("policy: {}", r.error().message);
         return 1;
@@ -268,6 +278,10 @@ int run_agent(const RunOptions& options) {
         spdlog::error("{}", r.error().message);
         return 1;
     }
+    // thaw/release through the control API, audited like every operator action
+    ops.set_enforcement(&enforcement);
+    enforcement.set_audit([&ops](std::string_view actor, std::string_view action, std::string_view object,
+                                 std::string details) { ops.record(actor, action, object, std::move(details)); });
     ops.record("agent", "agent.start", config.agent_name,
                fmt::format(R"({{"pid":{},"policy_generation":{}}})", ::getpid(), store.current()->number));
     store.on_change([&](const PolicyGeneration& now, const PolicyGeneration* before) {

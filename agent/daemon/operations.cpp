@@ -12,6 +12,7 @@
 #include "audit/audit_log.hpp"
 #include "control/bundle_signature.hpp"
 #include "control/server.hpp"
+#include "daemon/enforcement_actions.hpp"
 #include "daemon/event_router.hpp"
 #include "daemon/policy_store.hpp"
 #include "metrics/http_server.hpp"
@@ -198,6 +199,7 @@ Result<std::string> Operations::status_json() {
         out["policy"] = {{"generation", gen->number}, {"origin", gen->origin}, {"sha256", gen->sha256},
                          {"workloads", workloads}};
     }
+    if (enforcement_) out["enforcement"] = nlohmann::json::parse(enforcement_->status_json());
     return out.dump();
 }
 
@@ -251,6 +253,13 @@ Result<std::string> Operations::rollback(const Caller& caller) {
     auto r = ctx_.policies.rollback("api:" + caller.identity);
     if (!r) return r.error();
     return nlohmann::json{{"generation", r.value()}, {"previous", before}}.dump();
+}
+
+Result<std::string> Operations::lift_enforcement(std::string_view verb, std::string_view body, const Caller& caller) {
+    if (!enforcement_) return make_error("enforcement actions are not available", 503);
+    if (verb == "thaw") return enforcement_->thaw(body, caller.identity);
+    if (verb == "release") return enforcement_->release(body, caller.identity);
+    return make_error("unknown enforcement verb", 404);
 }
 
 }  // namespace mw

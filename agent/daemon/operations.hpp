@@ -16,6 +16,7 @@
 namespace mw {
 
 class AuditLog;
+class EnforcementActions;
 class ControlServer;
 class EventRouter;
 class MetricsRegistry;
@@ -56,6 +57,9 @@ public:
     Result<std::string> list_policies() override;
     Result<std::string> apply_policy(std::string_view yaml, std::string_view signature, const Caller& caller) override;
     Result<std::string> rollback(const Caller& caller) override;
+    // thaw/release (daemon/enforcement_actions.hpp), and the frozen/isolated lists in status.
+    void set_enforcement(EnforcementActions* enforcement) { enforcement_ = enforcement; }
+    Result<std::string> lift_enforcement(std::string_view verb, std::string_view body, const Caller& caller) override;
 
 private:
     void register_metrics();
@@ -66,6 +70,7 @@ private:
     std::unique_ptr<MetricsRegistry> registry_;
     std::unique_ptr<MetricsServer> metrics_server_;
     std::unique_ptr<ControlServer> control_;
+    EnforcementActions* enforcement_ = nullptr;
 };
 
 }  // namespace mw

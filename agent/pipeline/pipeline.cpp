@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 
@@ -177,6 +178,10 @@ void Pipeline::finish(const policy::WorkloadPolicy* workload, const policy::Verd
         if (!verdict->matched.empty()) fmt::format_to(std::back_inserter(message_), " (matches {})", verdict->matched);
         event_.message = message_;
         attach_chain(event_.process, workload);
+        if (action_hook_ && workload && policies_ &&
+            (verdict->action == policy::Action::freeze || verdict->action == policy::Action::isolate))
+            action_hook_->act(*workload, static_cast<std::uint32_t>(workload - policies_->workloads.data()) + 1,
+                              *verdict, event_);
         ++stats_.alerts;
     } else {
         event_.kind = EventKind::Event;
@@ -465,6 +470,14 @@ void Pipeline::handle_syscall(const DecodedRecord& rec) {
 void Pipeline::handle_enforcement(const DecodedRecord& rec) {
     const auto& ev = rec.as<mw_enforcement_event>();
     const auto& h = ev.hdr;
+    if (ev.action == MW_ACTION_KILL) {
+        const std::pair<std::uint32_t, std::uint64_t> who{h.pid, h.start_time_ns};
+        if (std::find(killed_.begin(), killed_.end(), who) != killed_.end()) {
+            ++stats_.duplicate_kills;  // see killed_ in pipeline.hpp
+            return;
+        }
+        killed_[killed_next_++ % killed_.size()] = who;
+    }
     auto& e = begin(rec, resolve(h));
     kernel_enforced_ = false;
     e.result = ev.result;

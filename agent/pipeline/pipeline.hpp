@@ -34,6 +34,16 @@ public:
     virtual void unwatch(std::uint32_t pid) = 0;
 };
 
+// Actions the agent carries out itself when an alert asks for them (freeze; isolate where the
+// kernel did not already). Called before the alert is emitted, so the alert says what was
+// done: the hook fills event.enforcement (applied, succeeded, detail; it owns the detail text).
+class ActionHook {
+public:
+    virtual ~ActionHook() = default;
+    virtual void act(const policy::WorkloadPolicy& workload, std::uint32_t workload_id, const policy::Verdict& verdict,
+                     SecurityEvent& event) = 0;
+};
+
 struct PipelineStats {
     std::uint64_t records = 0;
     std::uint64_t decode_errors = 0;
@@ -43,6 +53,7 @@ struct PipelineStats {
     std::uint64_t selections_dropped = 0;
     std::uint64_t unattributed = 0;    // records whose process could not be resolved
     std::uint64_t provisional_dropped = 0; // records of prefix-marked tasks the full selector rejected
+    std::uint64_t duplicate_kills = 0;  // a second kill record for a process already reported killed
     std::array<std::uint64_t, 64> by_type{};
 };
 
@@ -52,6 +63,9 @@ public:
 
     // Swaps the policy set (after the kernel maps were swapped). The set must outlive its use.
     void set_policies(const policy::PolicySet* policies) { policies_ = policies; }
+
+    // Freeze/isolate in user space (daemon/enforcement_actions.hpp); nullptr = none.
+    void set_action_hook(ActionHook* hook) { action_hook_ = hook; }
 
     // Realtime minus boot-clock, to turn kernel timestamps into @timestamp.
     void set_clock_offset(std::int64_t realtime_minus_boot_ns) { clock_offset_ns_ = realtime_minus_boot_ns; }
@@ -127,6 +141,13 @@ private:
     // Set by handle_enforcement while it builds the alert: what the kernel did.
     const mw_enforcement_event* kernel_action_ = nullptr;
     std::string detail_;
+    ActionHook* action_hook_ = nullptr;
+    // Processes (pid, start time) already reported killed. While a new agent takes over
+    // pinned programs, the old programs stay attached until the kernel frees their links
+    // (after an RCU grace period and a workqueue run), so for a moment an exec or open passes
+    // both generations and is killed and reported twice; a process dies only once.
+    std::array<std::pair<std::uint32_t, std::uint64_t>, 64> killed_{};
+    std::size_t killed_next_ = 0;
     // note_agent_refusal: written by the fanotify reader thread, read here.
     struct AgentRefusal {
         std::uint32_t tid;

@@ -37,8 +37,8 @@ spec:
     write: {allow: ["/dev/**", "/proc/**"], action: deny}
     sensitive: {paths: [")" + secret + R"("], action: deny}
   network:
-    egress: {allow: [], action: alert}
-    listen: {allow: [], action: alert}
+    egress: {allow: ["10.0.0.0/8:443"], action: alert}
+    listen: {allow: [8080], action: alert}
 )";
 }
 
