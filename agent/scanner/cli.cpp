@@ -44,10 +44,18 @@ void run_scan(const ScanArgs& a) {
     for (const auto& p : a.paths) {
         if (std::filesystem::is_directory(p, ec)) {
             std::vector<std::string> files;
-            for (auto it = std::filesystem::recursive_directory_iterator(p, ec); !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
-                if (it->is_regular_file(ec)) files.push_back(it->path().string());
+            std::error_code walk;
+            for (auto it = std::filesystem::recursive_directory_iterator(p, walk); !walk && it != std::filesystem::recursive_directory_iterator(); it.increment(walk))
+                if (it->is_regular_file(walk)) files.push_back(it->path().string());
             std::sort(files.begin(), files.end());
             for (const auto& f : files) one(f);
+            // A directory that cannot be walked to the end must not pass CI as clean.
+            if (walk) {
+                ScanReport e;
+                e.path = p;
+                e.error = fmt::format("walk {}: {}", p, walk.message());
+                reports.push_back(std::move(e));
+            }
         } else {
             one(p);
         }
