@@ -5,6 +5,7 @@
 #include <endian.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <map>
 #include <string_view>
@@ -161,6 +162,7 @@ CompiledPolicy compile_policy_set(const PolicySet& set) {
             if (!fresh && it->second != id) it->second = MW_WORKLOAD_PENDING;
         }
         for (const auto& cg : w.selector.cgroups) c.selector_cgroups.push_back({cg, id});
+        for (const auto& d : w.models.dirs) c.model_dirs.push_back({id, d});
     }
     for (const auto& [bytes, id] : prefixes) {
         SelectorPrefixEntry e;
@@ -171,6 +173,23 @@ CompiledPolicy compile_policy_set(const PolicySet& set) {
         c.selector_prefixes.push_back(e);
     }
     return c;
+}
+
+const std::vector<std::string>& model_file_extensions() {
+    static const std::vector<std::string> list = {"pt",  "pth", "bin",         "ckpt", "pkl",  "pickle", "joblib", "npy",
+                                                  "npz", "safetensors", "gguf", "onnx", "h5", "keras",  "msgpack"};
+    return list;
+}
+
+bool has_model_extension(std::string_view path) {
+    const auto slash = path.rfind('/');
+    const std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
+    const auto dot = name.rfind('.');
+    if (dot == std::string_view::npos) return false;
+    std::string ext(name.substr(dot + 1));
+    for (auto& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    const auto& list = model_file_extensions();
+    return std::find(list.begin(), list.end(), ext) != list.end();
 }
 
 }  // namespace mw::policy

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #pragma GCC diagnostic push
@@ -36,6 +37,13 @@ struct SelectorCgroupEntry {
     std::uint32_t workload_id;
 };
 
+// A workload's models.dirs entry, as written (load_policy_maps resolves symlinks: the kernel
+// compares against the path it renders from the dentry, which has none).
+struct ModelDirEntry {
+    std::uint32_t workload_id;
+    std::string dir;
+};
+
 struct CompiledPolicy {
     std::vector<mw_workload_config> workloads;  // workloads[id - 1]; ids are 1..N in set order
     std::vector<PathRuleEntry> path_rules;       // sorted by (workload, path bytes, length)
@@ -43,7 +51,18 @@ struct CompiledPolicy {
     std::vector<mw_listen_rule_key> listen_rules;
     std::vector<SelectorPrefixEntry> selector_prefixes;
     std::vector<SelectorCgroupEntry> selector_cgroups;
+    std::vector<ModelDirEntry> model_dirs;
 };
+
+// File-name extensions of model artefacts (lower case, without the dot): .pt .pth .bin .ckpt
+// .pkl .pickle .joblib .npy .npz .safetensors .gguf .onnx .h5 .keras .msgpack. The one list
+// for both sides: the kernel map model_extensions is filled from it, and the user-space
+// model-file rule (MW-MODEL-003) matches with has_model_extension.
+const std::vector<std::string>& model_file_extensions();
+
+// True when the last component of `path` ends in "." + one of model_file_extensions(),
+// compared case-insensitively (as the kernel side does: a loader ignores the case).
+bool has_model_extension(std::string_view path);
 
 // Workload flags and actions. Actions are written as configured even in monitor mode:
 // the kernel acts only when MW_WL_ENFORCE is set, so a mode switch is one flag.

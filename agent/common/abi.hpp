@@ -28,3 +28,4 @@ static_assert(sizeof(mw_path_rule_key) == 4 + 4 + MW_LPM_PATH_BYTES);
 static_assert(sizeof(mw_net_rule_key) == 28);
 static_assert(sizeof(mw_workload_config) == 16);
 static_assert(offsetof(mw_self_protect_event, data) == 160 && sizeof(mw_inode_key) == 16);
+static_assert(MW_FLAG_MODEL_FILE == 32 && sizeof(mw_model_ext_key) == MW_MODEL_EXT_MAX);

@@ -62,7 +62,20 @@ Result<void> load_policy_maps(sensors::Sensors& s, const policy::CompiledPolicy&
         // The kernel's cgroup id is the cgroup directory's inode number on cgroup2.
         cgroups.emplace_back(st.st_ino, e.workload_id);
     }
-    return s.replace_selector_cgroups(cgroups);
+    if (auto r = s.replace_selector_cgroups(cgroups); !r) return r;
+    if (auto r = s.replace_model_extensions(policy::model_file_extensions()); !r) return r;
+    std::vector<std::pair<std::uint32_t, std::string>> model_dirs;
+    for (const auto& e : compiled.model_dirs) {
+        // The kernel matches the path it renders from the dentry: symlinks already resolved.
+        // A directory that does not exist yet is kept as written.
+        std::error_code ec;
+        auto real = std::filesystem::canonical(e.dir, ec);
+        model_dirs.emplace_back(e.workload_id, ec ? e.dir : real.string());
+        if (!ec && real.string() != e.dir) model_dirs.emplace_back(e.workload_id, e.dir);
+    }
+    if (auto r = s.replace_model_dirs(model_dirs); !r) return r;
+    // The whole generation is in: every verdict cached from a half-written one now misses.
+    return s.invalidate_open_cache();
 }
 
 std::size_t mark_running_workloads(sensors::Sensors& sensors, ProcessTable& table, const policy::PolicySet& policies) {

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
@@ -35,6 +36,10 @@ int libbpf_to_spdlog(enum libbpf_print_level level, const char* format, va_list 
     }
     return n;
 }
+
+// Slots of open_cache_state (bpf/lib/maps.h: MW_GEN_POLICY, MW_OPEN_CACHE_ON).
+constexpr std::uint32_t MW_OPEN_CACHE_POLICY_SLOT = 0;
+constexpr std::uint32_t MW_OPEN_CACHE_ON_SLOT = 2;
 
 Error errno_error(const std::string& what, int err)
 {
@@ -110,7 +115,8 @@ Result<Sensors> Sensors::open()
 Sensors::Sensors(Sensors&& other) noexcept
     : skel_(std::exchange(other.skel_, nullptr)), loaded_(other.loaded_), disabled_(std::move(other.disabled_)),
       config_(std::move(other.config_)), cgroup_links_(std::move(other.cgroup_links_)),
-      adopted_maps_(other.adopted_maps_), replaced_links_(other.replaced_links_), keep_pins_(other.keep_pins_)
+      adopted_maps_(other.adopted_maps_), replaced_links_(other.replaced_links_), keep_pins_(other.keep_pins_),
+      open_cache_wanted_(other.open_cache_wanted_), open_cache_active_(other.open_cache_active_)
 {
     other.cgroup_links_.clear();
 }
@@ -129,6 +135,8 @@ Sensors& Sensors::operator=(Sensors&& other) noexcept
         adopted_maps_ = other.adopted_maps_;
         replaced_links_ = other.replaced_links_;
         keep_pins_ = other.keep_pins_;
+        open_cache_wanted_ = other.open_cache_wanted_;
+        open_cache_active_ = other.open_cache_active_;
     }
     return *this;
 }
@@ -164,6 +172,7 @@ Result<void> Sensors::configure(const SensorConfig& config)
     skel_->rodata->seccomp_violations = config.seccomp_violations ? 1 : 0;
     bpf_program__set_autoload(skel_->progs.handle_seccomp_enter, config.learn_syscalls || config.seccomp_violations);
     bpf_program__set_autoload(skel_->progs.handle_seccomp_exit, config.seccomp_violations);
+    open_cache_wanted_ = config.open_cache;
     return {};
 }
 
@@ -188,7 +197,10 @@ Result<void> Sensors::load()
     }
     if (int err = mw_bpf__load(skel_); err) return errno_error("cannot load the bpf programs", err);
     loaded_ = true;
-    return {};
+    // An adopted cache holds a predecessor's verdicts: off until our hooks are attached,
+    // and everything it holds made stale.
+    if (auto r = set_open_cache_slot(MW_OPEN_CACHE_ON_SLOT, 0); !r) return r;
+    return invalidate_open_cache();
 }
 
 Result<void> Sensors::attach()
@@ -196,6 +208,7 @@ Result<void> Sensors::attach()
     if (!loaded_) return make_error("sensors: attach() before load()", EINVAL);
     if (int err = mw_bpf__attach(skel_); err) return errno_error("cannot attach the bpf programs", err);
     if (auto r = attach_cgroup_programs(); !r) return r;
+    if (auto r = attach_open_cache_hooks(); !r) return r;
     if (auto r = pin_links(); !r) return r;
     spdlog::info("sensors: attached (syscall tracepoints + tp_btf sched hooks)");
     return {};
@@ -255,15 +268,22 @@ Result<void> Sensors::set_workload(std::uint32_t workload_id, const mw_workload_
 {
     if (workload_id >= MW_MAX_WORKLOADS)
         return make_error(fmt::format("sensors: workload id {} >= {}", workload_id, MW_MAX_WORKLOADS), EINVAL);
-    return update(skel_->maps.workloads, &workload_id, sizeof workload_id, &config, sizeof config, "set workload");
+    if (auto r = update(skel_->maps.workloads, &workload_id, sizeof workload_id, &config, sizeof config, "set workload"); !r)
+        return r;
+    return invalidate_open_cache();
 }
 
 Result<void> Sensors::add_path_rule(const mw_path_rule_key& key, const mw_path_rule& rule)
 {
-    return update(skel_->maps.path_rules, &key, sizeof key, &rule, sizeof rule, "add path rule");
+    if (auto r = update(skel_->maps.path_rules, &key, sizeof key, &rule, sizeof rule, "add path rule"); !r) return r;
+    return invalidate_open_cache();
 }
 
-Result<void> Sensors::clear_path_rules() { return clear(skel_->maps.path_rules, sizeof(mw_path_rule_key), "path rules"); }
+Result<void> Sensors::clear_path_rules()
+{
+    if (auto r = clear(skel_->maps.path_rules, sizeof(mw_path_rule_key), "path rules"); !r) return r;
+    return invalidate_open_cache();
+}
 
 Result<void> Sensors::add_net_rule(const mw_net_rule_key& key, const mw_net_rule& rule)
 {
@@ -501,7 +521,7 @@ Result<void> Sensors::replace(bpf_map* map, const std::vector<std::pair<K, V>>& 
         int err = bpf_map__delete_elem(map, &k, sizeof k, 0);
         if (err && err != -ENOENT) return errno_error(fmt::format("cannot delete stale {} entry", what), err);
     }
-    return {};
+    return invalidate_open_cache();
 }
 
 Result<void> Sensors::replace_path_rules(const std::vector<std::pair<mw_path_rule_key, mw_path_rule>>& rules)
@@ -539,6 +559,83 @@ Result<mw_workload_config> Sensors::workload(std::uint32_t workload_id) const
         err)
         return errno_error(fmt::format("cannot read workload {}", workload_id), err);
     return config;
+}
+
+// ---- model files and the open-verdict cache ------------------------------------------------
+
+Result<void> Sensors::replace_model_extensions(const std::vector<std::string>& extensions)
+{
+    std::vector<std::pair<mw_model_ext_key, std::uint32_t>> entries;
+    for (const auto& e : extensions) {
+        mw_model_ext_key key{};
+        if (e.empty() || e.size() >= MW_MODEL_EXT_MAX || e.find_first_of("./") != std::string::npos)
+            return make_error(fmt::format("sensors: model extension '{}' must be 1..{} bytes without '.' or '/'", e,
+                                          MW_MODEL_EXT_MAX - 1),
+                              EINVAL);
+        for (std::size_t i = 0; i < e.size(); ++i)
+            key.ext[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(e[i])));
+        entries.emplace_back(key, 1u);
+    }
+    return replace(skel_->maps.model_extensions, entries, "model extensions");
+}
+
+Result<void> Sensors::replace_model_dirs(const std::vector<std::pair<std::uint32_t, std::string>>& dirs)
+{
+    std::vector<std::pair<mw_path_rule_key, std::uint32_t>> entries;
+    for (const auto& [workload_id, dir] : dirs) {
+        std::string prefix = dir;
+        while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+        if (prefix != "/") prefix.push_back('/');
+        auto key = make_path_rule_key(workload_id, prefix, false);
+        if (!key) return key.error();
+        entries.emplace_back(*key, 1u);
+    }
+    return replace(skel_->maps.model_dirs, entries, "model dirs");
+}
+
+Result<void> Sensors::set_open_cache_slot(std::uint32_t slot, std::uint64_t value)
+{
+    return update(skel_->maps.open_cache_state, &slot, sizeof slot, &value, sizeof value, "open cache state");
+}
+
+Result<void> Sensors::invalidate_open_cache()
+{
+    if (!loaded_) return make_error("sensors: invalidate_open_cache before load()", EINVAL);
+    std::uint32_t slot = MW_OPEN_CACHE_POLICY_SLOT;
+    std::uint64_t gen = 0;
+    // One writer (this agent), so read-increment-write is enough; the kernel only reads it.
+    if (int err = bpf_map__lookup_elem(skel_->maps.open_cache_state, &slot, sizeof slot, &gen, sizeof gen, 0); err)
+        return errno_error("cannot read open_cache_state", err);
+    return set_open_cache_slot(slot, gen + 1);
+}
+
+Result<std::size_t> Sensors::open_cache_entries() const
+{
+    if (!loaded_) return make_error("sensors: open_cache_entries before load()", EINVAL);
+    const std::size_t key_size = bpf_map__key_size(skel_->maps.open_verdicts);
+    std::vector<std::byte> key(key_size), next(key_size);
+    std::size_t n = 0;
+    const void* prev = nullptr;
+    while (bpf_map__get_next_key(skel_->maps.open_verdicts, prev, next.data(), key_size) == 0) {
+        ++n;
+        key = next;
+        prev = key.data();
+    }
+    return n;
+}
+
+// The cache is only correct while the programs that invalidate it on rename, link and mount
+// changes run: they are attached with the rest (mw_bpf__attach is all or nothing), so this
+// runs after that succeeded.
+Result<void> Sensors::attach_open_cache_hooks()
+{
+    open_cache_active_ = false;
+    if (!open_cache_wanted_) return set_open_cache_slot(MW_OPEN_CACHE_ON_SLOT, 0);
+    // Renames and mounts while detached were not counted: nothing cached before counts.
+    if (auto r = invalidate_open_cache(); !r) return r;
+    if (auto r = set_open_cache_slot(MW_OPEN_CACHE_ON_SLOT, 1); !r) return r;
+    open_cache_active_ = true;
+    return {};
 }
 
 int Sensors::events_map_fd() const { return skel_ && loaded_ ? bpf_map__fd(skel_->maps.events) : -1; }

@@ -34,6 +34,7 @@ struct SensorConfig {
     // cgroup v2 mount: the network enforcement programs attach at its root ("" = not attached).
     std::string cgroup2_root;
     bool enable_lsm = false;                            // BPF-LSM deny programs (probe first)
+    bool open_cache = true;                             // cache allowed-open verdicts of watched tasks
 };
 
 // Per-reason drop counts summed over CPUs (index = enum mw_drop_reason).
@@ -86,6 +87,21 @@ public:
 
     Result<DropCounters> read_drop_counters() const;
 
+    // ---- model files and the open-verdict cache ----
+    // File-name extensions (lower case, no dot, < MW_MODEL_EXT_MAX bytes) whose opens outside
+    // the workload's model dirs are always reported with MW_FLAG_MODEL_FILE.
+    Result<void> replace_model_extensions(const std::vector<std::string>& extensions);
+    // (workload id, absolute directory): everything below the directory counts as inside.
+    Result<void> replace_model_dirs(const std::vector<std::pair<std::uint32_t, std::string>>& dirs);
+    // Makes every cached allowed-open verdict miss. Every policy writer here calls it after
+    // its write; load_policy_maps calls it once more when the whole generation is in.
+    Result<void> invalidate_open_cache();
+    // True while the cache is used: attached, with the programs that invalidate it on
+    // rename, link and mount changes (see bpf/file.bpf.c).
+    bool open_cache_active() const { return open_cache_active_; }
+    // Entries in the cache (stale generations included, until the LRU evicts them).
+    Result<std::size_t> open_cache_entries() const;
+
     // ---- enforcement ----
     // Replaces a policy map's contents without a window where a rule is missing: every new
     // entry is written (overwriting), then the keys the new set lacks are deleted.
@@ -125,6 +141,8 @@ private:
     template <class K, class V>
     Result<void> replace(bpf_map* map, const std::vector<std::pair<K, V>>& entries, const char* what);
     Result<void> attach_cgroup_programs();
+    Result<void> attach_open_cache_hooks();
+    Result<void> set_open_cache_slot(std::uint32_t slot, std::uint64_t value);
     Result<void> pin_links();
     void prepare_pins();
 
@@ -136,6 +154,8 @@ private:
     std::size_t adopted_maps_ = 0;
     std::size_t replaced_links_ = 0;
     bool keep_pins_ = false;
+    bool open_cache_wanted_ = true;
+    bool open_cache_active_ = false;
 };
 
 }  // namespace mw::sensors

@@ -79,6 +79,62 @@ struct {
 	__type(value, __u32);
 } selector_cgroups SEC(".maps") __weak;
 
+/* ---- model files ---------------------------------------------------------------- */
+/* Extensions of model artefacts (filled from policy/compile's list) and each workload's
+ * models.dirs: a watched open of such a file outside those dirs always reaches user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct mw_model_ext_key);
+	__type(value, __u32);
+} model_extensions SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MW_MAX_PATH_RULES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mw_path_rule_key);
+	__type(value, __u32);
+} model_dirs SEC(".maps") __weak;
+
+/* ---- allow-decision cache for watched opens (bpf/file.bpf.c) ------------------------ */
+#define MW_OPEN_CACHE_ENTRIES 16384
+#define MW_GEN_POLICY 0     /* bumped by the agent after every policy-map write */
+#define MW_GEN_VFS 1        /* bumped in the kernel after every rename, link and mount-tree change */
+#define MW_OPEN_CACHE_ON 2  /* 1 while the agent's programs that bump MW_GEN_VFS are attached */
+
+/* Slots, not one struct: the agent rewrites slot 0 while the kernel increments slot 1, and
+ * a whole-value update would lose a concurrent increment. A map, not rodata: pinned and
+ * adopted with the cache, so a successor agent's counters continue its predecessor's. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 3);
+	__type(key, __u32);
+	__type(value, __u64);
+} open_cache_state SEC(".maps") __weak;
+
+/* An allowed verdict is valid for exactly this key; any change of the generations makes
+ * every older entry miss (see mw_open_cache_key in file.bpf.c for why this is enough). */
+struct mw_open_cache_key {
+	__u64 dentry;
+	__u64 mnt;           /* struct mount's mnt_id_unique: never reused */
+	__u64 inode;
+	__u64 ino;
+	__u64 policy_gen;
+	__u64 vfs_gen;
+	__u32 i_generation;
+	__u32 workload_id;
+	__u32 need;          /* MW_PATH_ALLOW_READ / _WRITE bits this open needed */
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MW_OPEN_CACHE_ENTRIES);
+	__type(key, struct mw_open_cache_key);
+	__type(value, __u32);
+} open_verdicts SEC(".maps") __weak;
+
 /* ---- accounting --------------------------------------------------------------- */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -1,6 +1,9 @@
 // e2e: loads the real sensors, marks forked children through the map API, makes them
 // do real syscalls and asserts the exact records read back from the ring buffer.
+#include "daemon/kernel_policy.hpp"
 #include "features.hpp"
+#include "policy/compile.hpp"
+#include "policy/parser.hpp"
 #include "ring_buffer.hpp"
 #include "sensors.hpp"
 
@@ -15,9 +18,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/syscall.h>
+#include <linux/openat2.h>
+
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -416,6 +423,282 @@ TEST_CASE("an allowed open sends nothing, a disallowed one is reported", "[senso
 
     REQUIRE(s.clear_path_rules());
     ::unlink(allowed.c_str());
+    ::rmdir(dir.c_str());
+}
+
+// ---- open-family arguments read back at sys_exit, model files, allow-verdict cache ----------
+
+namespace {
+
+void touch(const std::string& path)
+{
+    std::ofstream(path) << "x";
+}
+
+// Opens `path` read-only and closes it; the child's exit code says if an open failed.
+void open_ro(const std::string& path)
+{
+    int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0) ::_exit(50);
+    ::close(fd);
+}
+
+std::vector<std::string> open_paths(std::uint32_t pid)
+{
+    std::vector<std::string> out;
+    for (const auto* r : of(pid, MW_EVENT_FILE_OPEN)) out.push_back(file_path(*r));
+    return out;
+}
+
+// A workload `wl` that may read everything under each of `dirs` (and nothing else).
+void allow_read(std::uint32_t wl, const std::vector<std::string>& dirs)
+{
+    auto& s = harness().sensors;
+    REQUIRE(s.set_workload(wl, mw_workload_config{}));
+    std::vector<std::pair<mw_path_rule_key, mw_path_rule>> rules;
+    for (const auto& d : dirs) {
+        auto key = make_path_rule_key(wl, d + "/", false);
+        REQUIRE(key);
+        rules.emplace_back(*key, mw_path_rule{MW_PATH_ALLOW_READ});
+    }
+    REQUIRE(s.replace_path_rules(rules));
+}
+
+}  // namespace
+
+TEST_CASE("open arguments come from the exit registers: creat, openat2, failing relative open", "[sensors][e2e]")
+{
+    std::string dir = temp_dir();
+    pid_t pid = run_child(true, [&] {
+        if (::chdir(dir.c_str()) != 0) ::_exit(98);
+        ::close(::creat("c", 0640));
+        open_how how{};
+        how.flags = O_RDONLY | O_CLOEXEC;
+        ::syscall(SYS_openat2, AT_FDCWD, "missing2", &how, sizeof how);
+        ::openat(AT_FDCWD, "nope/y", O_WRONLY | O_APPEND);
+    });
+    auto opens = of(pid, MW_EVENT_FILE_OPEN);
+    REQUIRE(opens.size() == 3);
+    auto* c = as<mw_file_event>(*opens[0]);
+    CHECK(file_path(*opens[0]) == dir + "/c");
+    CHECK(c->open_flags == (O_CREAT | O_WRONLY | O_TRUNC));
+    CHECK(c->mode == 0640);
+    CHECK(c->result >= 0);
+    auto* o2 = as<mw_file_event>(*opens[1]);
+    CHECK(file_path(*opens[1]) == dir + "/missing2");
+    CHECK(o2->open_flags == (O_RDONLY | O_CLOEXEC));
+    CHECK(o2->result == -ENOENT);
+    auto* o3 = as<mw_file_event>(*opens[2]);
+    CHECK(file_path(*opens[2]) == dir + "/nope/y");
+    CHECK(o3->open_flags == (O_WRONLY | O_APPEND));
+    CHECK(o3->result == -ENOENT);
+    ::unlink((dir + "/c").c_str());
+    ::rmdir(dir.c_str());
+}
+
+TEST_CASE("a model file outside models.dirs is always reported, inside them never", "[sensors][e2e]")
+{
+    auto& s = harness().sensors;
+    const std::uint32_t wl = 11;
+    std::string dir = temp_dir();
+    REQUIRE(::mkdir((dir + "/x").c_str(), 0755) == 0);
+    REQUIRE(::mkdir((dir + "/models").c_str(), 0755) == 0);
+    for (const char* f : {"/x/model.pt", "/x/MODEL.SafeTensors", "/x/notes.txt", "/models/model.pt"}) touch(dir + f);
+    allow_read(wl, {dir});  // everything below dir may be read: only the model rule reports
+    REQUIRE(s.replace_model_extensions(mw::policy::model_file_extensions()));
+    REQUIRE(s.replace_model_dirs({{wl, dir + "/models/"}}));
+
+    pid_t pid = run_child(true, [&] {
+        open_ro(dir + "/x/model.pt");
+        open_ro(dir + "/x/model.pt");  // never cached as allowed: reported again
+        open_ro(dir + "/x/MODEL.SafeTensors");
+        open_ro(dir + "/x/notes.txt");
+        open_ro(dir + "/models/model.pt");
+    }, wl);
+    auto opens = of(pid, MW_EVENT_FILE_OPEN);
+    REQUIRE(opens.size() == 3);
+    for (const auto* r : opens) CHECK(hdr(*r)->flags == (MW_FLAG_PATH_RESOLVED | MW_FLAG_MODEL_FILE));
+    CHECK(file_path(*opens[0]) == dir + "/x/model.pt");
+    CHECK(file_path(*opens[1]) == dir + "/x/model.pt");
+    CHECK(file_path(*opens[2]) == dir + "/x/MODEL.SafeTensors");
+
+    // the same file under a models dir sends nothing; outside the read allow list it is
+    // reported as before, with the flag
+    pid = run_child(true, [&] { open_ro(dir + "/models/model.pt"); }, wl);
+    CHECK(of(pid, MW_EVENT_FILE_OPEN).empty());
+    REQUIRE(s.replace_path_rules({}));
+    pid = run_child(true, [&] {
+        open_ro(dir + "/x/model.pt");
+        open_ro(dir + "/x/notes.txt");
+    }, wl);
+    opens = of(pid, MW_EVENT_FILE_OPEN);
+    REQUIRE(opens.size() == 2);
+    CHECK(hdr(*opens[0])->flags == (MW_FLAG_PATH_RESOLVED | MW_FLAG_MODEL_FILE));
+    CHECK(hdr(*opens[1])->flags == MW_FLAG_PATH_RESOLVED);
+
+    REQUIRE(s.replace_model_dirs({}));
+    for (const char* f : {"/x/model.pt", "/x/MODEL.SafeTensors", "/x/notes.txt", "/models/model.pt"})
+        ::unlink((dir + f).c_str());
+    ::rmdir((dir + "/x").c_str());
+    ::rmdir((dir + "/models").c_str());
+    ::rmdir(dir.c_str());
+}
+
+TEST_CASE("the model extension list is one list, matched case-insensitively on the last component", "[sensors][unit]")
+{
+    using mw::policy::has_model_extension;
+    CHECK(mw::policy::model_file_extensions().size() == 15);
+    CHECK(has_model_extension("/srv/m/model.safetensors"));
+    CHECK(has_model_extension("/srv/m/W.PTH"));
+    CHECK(has_model_extension("rel/x.gguf"));
+    CHECK_FALSE(has_model_extension("/srv/m.pt/readme"));
+    CHECK_FALSE(has_model_extension("/srv/m/model.ptx"));
+    CHECK_FALSE(has_model_extension("/srv/m/pt"));
+}
+
+TEST_CASE("allowed opens are cached; a hard link to a denied file from an allowed dir is judged by its path",
+          "[sensors][e2e]")
+{
+    auto& s = harness().sensors;
+    const std::uint32_t wl = 12;
+    std::string dir = temp_dir();
+    const std::string allowed = dir + "/allowed", denied = dir + "/denied";
+    REQUIRE(::mkdir(allowed.c_str(), 0755) == 0);
+    REQUIRE(::mkdir(denied.c_str(), 0755) == 0);
+    touch(allowed + "/f");
+    touch(denied + "/secret");
+    REQUIRE(::link((denied + "/secret").c_str(), (allowed + "/link").c_str()) == 0);
+    allow_read(wl, {allowed});
+    REQUIRE(s.open_cache_active());
+
+    pid_t pid = run_child(true, [&] {
+        for (int i = 0; i < 3; ++i) open_ro(allowed + "/f");  // allowed: the 2nd and 3rd hit the cache
+        open_ro(allowed + "/link");                           // allowed by its path (two names: not cached)
+        open_ro(denied + "/secret");                          // the same inode by its denied path
+        open_ro(allowed + "/link");
+        open_ro(denied + "/secret");
+    }, wl);
+    CHECK(open_paths(pid) == std::vector<std::string>{denied + "/secret", denied + "/secret"});
+    auto entries = s.open_cache_entries();
+    REQUIRE(entries);
+    CHECK(*entries >= 1);
+
+    // a name given to a cached file later (link, then the allowed name removed): the new
+    // name is judged by its own path, from the first open on
+    pid = run_child(true, [&] {
+        open_ro(allowed + "/f");
+        open_ro(allowed + "/f");
+        if (::link((allowed + "/f").c_str(), (denied + "/f2").c_str()) != 0) ::_exit(60);
+        if (::unlink((allowed + "/f").c_str()) != 0) ::_exit(61);
+        open_ro(denied + "/f2");
+    }, wl);
+    CHECK(open_paths(pid) == std::vector<std::string>{denied + "/f2"});
+
+    for (const char* f : {"/allowed/link", "/denied/secret", "/denied/f2"}) ::unlink((dir + f).c_str());
+    ::rmdir(allowed.c_str());
+    ::rmdir(denied.c_str());
+    ::rmdir(dir.c_str());
+}
+
+TEST_CASE("a cached allowed file renamed (itself or its directory) into a denied place is reported",
+          "[sensors][e2e]")
+{
+    const std::uint32_t wl = 13;
+    std::string dir = temp_dir();
+    const std::string allowed = dir + "/allowed", denied = dir + "/denied";
+    REQUIRE(::mkdir(allowed.c_str(), 0755) == 0);
+    REQUIRE(::mkdir(denied.c_str(), 0755) == 0);
+    REQUIRE(::mkdir((allowed + "/sub").c_str(), 0755) == 0);
+    touch(allowed + "/f");
+    touch(allowed + "/sub/g");
+    allow_read(wl, {allowed});
+    REQUIRE(harness().sensors.open_cache_active());
+
+    // the same dentry, mount and inode before and after: only the rename hook tells
+    pid_t pid = run_child(true, [&] {
+        open_ro(allowed + "/f");
+        open_ro(allowed + "/f");
+        open_ro(allowed + "/sub/g");
+        open_ro(allowed + "/sub/g");
+        if (::rename((allowed + "/f").c_str(), (denied + "/f").c_str()) != 0) ::_exit(60);
+        if (::rename((allowed + "/sub").c_str(), (denied + "/sub").c_str()) != 0) ::_exit(61);
+        open_ro(denied + "/f");
+        open_ro(denied + "/sub/g");
+    }, wl);
+    CHECK(open_paths(pid) == std::vector<std::string>{denied + "/f", denied + "/sub/g"});
+
+    ::unlink((denied + "/f").c_str());
+    ::unlink((denied + "/sub/g").c_str());
+    ::rmdir((denied + "/sub").c_str());
+    ::rmdir(allowed.c_str());
+    ::rmdir(denied.c_str());
+    ::rmdir(dir.c_str());
+}
+
+TEST_CASE("a policy reload that denies a cached allowed file reports its next open", "[sensors][e2e]")
+{
+    auto& s = harness().sensors;
+    std::string dir = temp_dir();
+    const std::string file = dir + "/weights.txt";
+    touch(file);
+    auto policy = [&](const std::string& read_allow) {
+        return fmt::format(R"(apiVersion: modelwarden/v1
+kind: WorkloadPolicy
+metadata: {{name: reload-test, owner: tests}}
+spec:
+  mode: monitor
+  selector:
+    executable: ["/nonexistent/mw-reload-test"]
+  files:
+    read: {{allow: ["{}"], action: alert}}
+)",
+                           read_allow);
+    };
+    auto load = [&](const std::string& text) {
+        auto report = mw::policy::parse_policy_text(text, "reload-test.yaml");
+        REQUIRE(report.ok());
+        REQUIRE(mw::load_policy_maps(s, mw::policy::compile_policy_set(report.policies), mw::find_cgroup2_mount()));
+    };
+    load(policy(dir + "/**"));
+
+    // the child opens the file twice (the second from the cache), the parent reloads a
+    // policy without that allow entry, the child opens it again
+    int to_parent[2], to_child[2];
+    REQUIRE(::pipe(to_parent) == 0);
+    REQUIRE(::pipe(to_child) == 0);
+    auto& h = harness();
+    REQUIRE(h.reader->drain());
+    h.records.clear();
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        char c;
+        if (::read(to_child[0], &c, 1) != 1) ::_exit(99);
+        open_ro(file);
+        open_ro(file);
+        if (::write(to_parent[1], "1", 1) != 1 || ::read(to_child[0], &c, 1) != 1) ::_exit(98);
+        open_ro(file);
+        ::_exit(0);
+    }
+    mw_task_state st{};
+    st.workload_id = 1;  // the only workload of the loaded set
+    REQUIRE(s.mark_task(static_cast<std::uint32_t>(pid), st));
+    REQUIRE(::write(to_child[1], "g", 1) == 1);
+    char c;
+    REQUIRE(::read(to_parent[0], &c, 1) == 1);
+    REQUIRE(h.reader->drain());
+    CHECK(of(static_cast<std::uint32_t>(pid), MW_EVENT_FILE_OPEN).empty());
+    load(policy("/nonexistent/only/**"));
+    REQUIRE(::write(to_child[1], "g", 1) == 1);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    REQUIRE(h.reader->drain());
+    CHECK(open_paths(static_cast<std::uint32_t>(pid)) == std::vector<std::string>{file});
+    for (int fd : {to_parent[0], to_parent[1], to_child[0], to_child[1]}) ::close(fd);
+
+    REQUIRE(s.replace_path_rules({}));
+    ::unlink(file.c_str());
     ::rmdir(dir.c_str());
 }
 

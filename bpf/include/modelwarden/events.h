@@ -54,6 +54,7 @@ enum mw_event_type {
 #define MW_FLAG_HOST_WIDE    (1u << 2) /* emitted for an unwatched task (exec candidates, bpf, modules) */
 #define MW_FLAG_PATH_RESOLVED (1u << 3) /* path rebuilt from the kernel's dentry, not the user string */
 #define MW_FLAG_ENFORCED     (1u << 4) /* the kernel acted on this syscall: an MW_EVENT_ENFORCEMENT record carries the alert */
+#define MW_FLAG_MODEL_FILE   (1u << 5) /* FILE_OPEN of a model-extension file outside the workload's models.dirs */
 
 /* Every record starts with this header. `size` is the whole record, header included. */
 struct mw_event_header {
@@ -332,6 +333,15 @@ struct mw_self_protect_event {
 	__u16 text_len;             /* data: the path (FILE) */
 	__u16 _pad[3];
 	char data[];
+};
+
+/* ---- model files (bpf/file.bpf.c) ----------------------------------------------- */
+/* model_extensions: hash of file-name extensions (lower case, no dot, NUL-padded) whose
+ * opens outside models.dirs are always reported (MW_FLAG_MODEL_FILE). model_dirs: LPM
+ * trie with mw_path_rule_key keys ("<dir>/" prefixes), value 1. */
+#define MW_MODEL_EXT_MAX 16
+struct mw_model_ext_key {
+	char ext[MW_MODEL_EXT_MAX];
 };
 
 #endif /* MODELWARDEN_EVENTS_H */
