@@ -27,7 +27,8 @@ struct Process {
     std::int32_t exit_code = 0;             // raw wait status
     std::uint64_t exit_time_ns = 0;
     // Stamped by the ProcessTable on every change, unique across tables (0 = not from a table):
-    // the ECS encoder keys its cached JSON fragments of this process on it.
+    // the ECS encoder keys its cached JSON fragments of this process on it. A copy changed
+    // outside the table must set it to 0.
     std::uint64_t revision = 0;
 };
 
