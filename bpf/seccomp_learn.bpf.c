@@ -37,16 +37,51 @@ static __always_inline void mw_learn(struct mw_task_state *state, long id)
 		__sync_fetch_and_or(&seen->words[(id >> 6) & (MW_SYSCALL_BITMAP_WORDS - 1)], bit);
 }
 
+/* True when this CPU last found this very process (same tgid, same image, same tick)
+ * unwatched. Only in learning-only mode: violation pairing needs the exact answer at
+ * sys_enter, because sys_exit (which has no memo) would report a missed entry as blocked. */
+static __always_inline bool mw_memo_unwatched(struct mw_unwatched_memo *memo, __u32 tgid, __u32 exec_id,
+					      __u64 now)
+{
+	return memo && memo->tgid == tgid && memo->exec_id == exec_id && memo->jiffies == now;
+}
+
 /* Off by default (autoload): raw_tp/sys_enter runs on every syscall of the host, so the
  * agent loads it only when learning or violation reports were asked for at start-up. */
 SEC("raw_tp/sys_enter")
 int BPF_PROG(handle_seccomp_enter, struct pt_regs *regs, long id)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct mw_task_state *state = mw_watched(pid_tgid >> 32);
+	struct mw_task_state *state;
 	struct task_struct *task;
 	__u64 entered;
 
+	if (!seccomp_violations) {
+		/* The path every unwatched process on the host takes: a per-CPU array read and
+		 * no hash lookup while one process keeps this CPU within a tick. */
+		__u32 zero = 0;
+		struct mw_unwatched_memo *memo = bpf_map_lookup_elem(&seccomp_unwatched_memo, &zero);
+		__u32 exec_id;
+		__u64 now;
+
+		task = bpf_get_current_task_btf();
+		exec_id = (__u32)task->self_exec_id;
+		now = bpf_jiffies64();
+		if (mw_memo_unwatched(memo, pid_tgid >> 32, exec_id, now))
+			return 0;
+		state = mw_watched(pid_tgid >> 32);
+		if (!state) {
+			if (memo) {
+				memo->tgid = pid_tgid >> 32;
+				memo->exec_id = exec_id;
+				memo->jiffies = now;
+			}
+			return 0;
+		}
+		mw_learn(state, id);
+		return 0;
+	}
+	state = mw_watched(pid_tgid >> 32);
 	if (!state)
 		return 0;
 	if (seccomp_learn)

@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 extern char** environ;
 
@@ -73,6 +75,10 @@ Result<LearnRun> learn_command(const std::string& workload, const std::vector<st
     state.workload_id = kLearnWorkloadId;
     state.flags = MW_TASK_SKIP_FIRST_EXEC;
     auto marked = sensors.mark_task(static_cast<std::uint32_t>(child), state);
+    // The learning program memoises "this process is unwatched" per CPU for one kernel
+    // tick; the child's syscalls before the mark may sit in that memo. Past one tick
+    // (HZ >= 100) its execve is seen, and with it MW_TASK_SKIP_FIRST_EXEC is consumed.
+    if (marked) std::this_thread::sleep_for(std::chrono::milliseconds(25));
     char go = marked ? 'g' : 'x';
     [[maybe_unused]] auto w = ::write(gate[1], &go, 1);
     ::close(gate[1]);

@@ -244,6 +244,21 @@ struct {
 	__type(value, __u64);
 } seccomp_entered SEC(".maps") __weak;
 
+/* Per CPU: the last process the learning program found unwatched, so a syscall-heavy
+ * unwatched process pays an array read instead of a hash lookup (bpf/seccomp_learn.bpf.c). */
+struct mw_unwatched_memo {
+	__u32 tgid;
+	__u32 exec_id;  /* task->self_exec_id: an exec (which may bring a selector mark) invalidates */
+	__u64 jiffies;  /* a mark from user space, or a reused pid, invalidates at the next tick */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mw_unwatched_memo);
+} seccomp_unwatched_memo SEC(".maps") __weak;
+
 /* ---- self-protection (bpf/self_protect.bpf.c) ---------------------------------- */
 /* The agent's process group: kill(0) and kill(-pgid) reach it. */
 const volatile __u32 self_agent_pgid __weak = 0;

@@ -14,8 +14,11 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <linux/sched.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -285,4 +288,53 @@ TEST_CASE("payload under the kill_process profile dies with SIGSYS, one kill rec
     REQUIRE(mine.size() == 1);
     CHECK(mw::syscall_name(mine[0].syscall_nr) == "execve");  // the payload's first move
     CHECK(mine[0].action == MW_SECCOMP_KILL);
+}
+
+TEST_CASE("generated filter: clone(CLONE_NEWUSER) is EPERM and clone3 ENOSYS while fork and threads still work", "[seccomp][e2e]")
+{
+    // Every syscall of the table learned: only the generator's own clone rules differ from allow-all.
+    LearnedSet every;
+    every.workload = "clone-test";
+    every.architecture = std::string(mw::syscall_arch_name());
+    for (const auto& e : mw::syscall_table()) every.syscalls.emplace(e.name);
+    auto g = generate_profile(every, {});
+    REQUIRE(g);
+    int out[2];
+    REQUIRE(::pipe(out) == 0);
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        long results[4] = {-1, -1, -1, -1};
+        if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || !install_filter(g->profile, nullptr)) ::_exit(3);
+        long r = ::syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+        if (r == 0) ::_exit(0);
+        results[0] = r < 0 ? errno : 0;
+        clone_args args{};
+        args.exit_signal = SIGCHLD;
+        r = ::syscall(SYS_clone3, &args, sizeof args);
+        if (r == 0) ::_exit(0);
+        results[1] = r < 0 ? errno : 0;
+        pid_t child = ::fork();  // glibc: the clone syscall, no CLONE_NEWUSER
+        if (child == 0) ::_exit(7);
+        int st = 0;
+        results[2] = child > 0 && ::waitpid(child, &st, 0) == child && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        int ran = 0;
+        std::thread t([&] { ran = 1; });  // glibc tries clone3, gets ENOSYS, falls back to clone
+        t.join();
+        results[3] = ran;
+        if (::write(out[1], results, sizeof results) != sizeof results) ::_exit(4);
+        ::_exit(0);
+    }
+    ::close(out[1]);
+    long results[4] = {0, 0, 0, 0};
+    REQUIRE(::read(out[0], results, sizeof results) == sizeof results);
+    ::close(out[0]);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(results[0] == EPERM);
+    CHECK(results[1] == ENOSYS);
+    CHECK(results[2] == 7);
+    CHECK(results[3] == 1);
 }
