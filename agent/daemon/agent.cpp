@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 
@@ -39,6 +40,7 @@
 #include "sensors/features.hpp"
 #include "sensors/ring_buffer.hpp"
 #include "sensors/sensors.hpp"
+#include "self_protect.hpp"
 #include "spool/spool.hpp"
 
 #ifndef MW_VERSION
@@ -159,6 +161,9 @@ int run_agent(const RunOptions& options) {
     // 3. Sensors: open -> configure -> load -> attach, each step its own error.
     const auto features = sensors::probe();
     for (const auto& path : features.active_paths()) spdlog::info("sensors: active: {}", path);
+    for (const auto& m : features.enforcement_mechanisms())
+        if (m.starts_with("self-protect"))
+            spdlog::info("selfprotect: {}", m.substr(m.find_first_not_of(' ', m.find(':') + 1)));
     auto opened = sensors::Sensors::open();
     if (!opened) {
         spdlog::error("sensors: open: {}", opened.error().message);
@@ -189,8 +194,18 @@ int run_agent(const RunOptions& options) {
         spdlog::error("sensors: configure: {}", r.error().message);
         return 1;
     }
+    // Self-protection (selfprotect/): its programs on before load; entries a previous
+    // agent's pins left behind emptied after load, before its links are replaced.
+    if (auto r = selfprotect::configure(sensors, sensor_config.enable_lsm); !r) {
+        spdlog::error("{}", r.error().message);
+        return 1;
+    }
     if (auto r = sensors.load(); !r) {
         spdlog::error("sensors: load: {}", r.error().message);
+        return 1;
+    }
+    if (auto r = selfprotect::reset(sensors); !r) {
+        spdlog::error("{}", r.error().message);
         return 1;
     }
     const std::string cgroup2 = find_cgroup2_mount();
@@ -365,12 +380,35 @@ int run_agent(const RunOptions& options) {
         };
     signals.async_wait(on_signal);
 
+    // ---- self-protection: the kernel learns what the agent is (threads, files, BPF objects).
+    // SIGUSR1/SIGUSR2 are no-ops, not deaths: the SIGKILL the kernel sends a watched sender at
+    // sys_enter does not stop its kill(2) from being delivered (see tests/selfprotect).
+    ::signal(SIGUSR1, SIG_IGN);
+    ::signal(SIGUSR2, SIG_IGN);
+    {
+        selfprotect::ProtectedPaths protected_paths;
+        std::error_code exe_error;
+        protected_paths.binary = std::filesystem::read_symlink("/proc/self/exe", exe_error).string();
+        protected_paths.config = {"/etc/modelwarden"};
+        if (!config.source.empty()) protected_paths.config.push_back(config.source);
+        protected_paths.pin_dir = sensor_config.pin_dir;
+        protected_paths.spool_dir = config.spool_dir;
+        protected_paths.audit_log = config.audit_log;
+        if (auto p = selfprotect::protect(sensors, protected_paths); p)
+            spdlog::info("selfprotect: {} inode(s), {} path(s), {} bpf object(s), {} thread(s) protected", p->inodes,
+                         p->prefixes, p->bpf_objects, p->threads);
+        else
+            spdlog::error("{} (self-protection incomplete)", p.error().message);
+    }
+    // ---- end self-protection
+
     (void)notify_ready("monitoring");
     if (!options.ready_file.empty()) {
         std::ofstream(options.ready_file) << ::getpid() << "\n";
     }
     spdlog::info("agent: ready (pid {})", ::getpid());
     io.run();
+    selfprotect::release(sensors);  // a clean stop: pinned programs must not report what follows
 
     // Teardown: take what the kernel already produced, flush, then free the ring buffer
     // before the skeleton that owns its map.

@@ -158,6 +158,12 @@ std::vector<std::string> KernelFeatures::enforcement_mechanisms() const
                      : "isolate:        UNAVAILABLE (no cgroup sock_addr programs)");
     out.push_back("freeze:         cgroup v2 cgroup.freeze on the workload's own cgroup (not wired to alerts yet)");
     out.push_back("fail-safe:      maps and links pinned in bpffs (agent.pin_dir); adopted by the next agent");
+    // bpf/self_protect*.bpf.c: tracepoints always report; the stop depends on the kernel.
+    out.push_back(lsm ? "self-protect:   alert for any process; a watched enforce-mode task is refused (EPERM) by "
+                        "BPF-LSM task_kill, ptrace_access_check, file_open, inode_unlink/rmdir/rename/setattr, bpf"
+                  : sig ? "self-protect:   alert for any process; a watched enforce-mode task is SIGKILLed at sys_enter "
+                          "(the syscall still runs: detection + containment, not prevention)"
+                        : "self-protect:   alert only (no BPF-LSM, no bpf_send_signal)");
     return out;
 }
 
