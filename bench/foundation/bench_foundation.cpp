@@ -93,6 +93,7 @@ struct Options {
     int sustained_rate = 100'000;
     bool auditd = true;
     bool quick = false;
+    bool open_cache = true;          // the kernel's allowed-open verdict cache (sensors)
 };
 
 std::uint64_t now_ns(clockid_t clock) {
@@ -314,8 +315,10 @@ spec:
   files:
     read: {{allow: ["{}/**"], action: alert}}
     write: {{allow: ["/nonexistent/out/**"], action: alert}}
+  models:
+    dirs: ["{}"]
 )",
-                       audit_all ? "true" : "false", allowed_dir);
+                       audit_all ? "true" : "false", allowed_dir, allowed_dir);
 }
 
 std::optional<policy::PolicySet> parse_policy(const std::string& text) {
@@ -853,9 +856,12 @@ bool kernel_benchmarks(const Options& opt, const std::string& allowed_dir, const
     auto s = sensors::Sensors::open();
     if (!s) return fail("sensors open", s.error());
     sensors::Sensors sensors = std::move(*s);
-    if (auto r = sensors.configure({}); !r) return fail("sensors configure", r.error());
+    sensors::SensorConfig config;
+    config.open_cache = opt.open_cache;
+    if (auto r = sensors.configure(config); !r) return fail("sensors configure", r.error());
     if (auto r = sensors.load(); !r) return fail("sensors load", r.error());
     if (auto r = sensors.attach(); !r) return fail("sensors attach", r.error());
+    fmt::print("\nopen-verdict cache: {}\n", sensors.open_cache_active() ? "active" : "off");
     auto policies = parse_policy(policy_text(allowed_dir, false));
     if (!policies || !load_policy(sensors, *policies)) {
         fmt::print("\nkernel benchmarks NOT RUN: the policy did not load into the maps\n");
@@ -897,11 +903,13 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1000, 100'000'000));
     app.add_option("--sustained-seconds", opt.sustained_seconds, "duration of the paced run")->check(CLI::Range(0.1, 600.0));
     app.add_option("--sustained-rate", opt.sustained_rate, "events/s of the paced run")->check(CLI::Range(1000, 10'000'000));
-    bool no_auditd = false;
+    bool no_auditd = false, no_open_cache = false;
     app.add_flag("--no-auditd", no_auditd, "skip the auditd comparison");
+    app.add_flag("--no-open-cache", no_open_cache, "sensors without the allowed-open verdict cache (for comparison)");
     app.add_flag("--quick", opt.quick, "a short run for the smoke test (checks only, figures meaningless)");
     CLI11_PARSE(app, argc, argv);
     opt.auditd = !no_auditd;
+    opt.open_cache = !no_open_cache;
     if (opt.quick) {
         opt.rounds = 1;
         opt.iterations = 5000;
