@@ -146,7 +146,7 @@ int run_agent(const RunOptions& options) {
     // Sinks read the spool: without one there is nothing durable to deliver from.
     SinksConfig sinks_config;
     if (config.sinks && !config.sinks.IsNull()) {
-        auto parsed = parse_sinks_config(config.sinks, "config file");
+        auto parsed = parse_sinks_config(config.sinks, config.source);
         if (!parsed) {
             spdlog::error("sinks: refusing to start:\n{}", parsed.error().message);
             return 1;
@@ -288,7 +288,7 @@ int run_agent(const RunOptions& options) {
     // ---- end file deny ----
 
     // Control API, metrics and the audit log.
-    Operations ops({io, config, store, pipeline, router, table, sensors, spool.get()});
+    Operations ops({io, config, store, pipeline, router, table, sensors, spool.get(), delivery.get()});
     if (auto r = ops.start(); !r) {
         spdlog::error("{}", r.error().message);
         return 1;
@@ -345,12 +345,8 @@ int run_agent(const RunOptions& options) {
                     [] { (void)notify_watchdog(); });
     if (watchdog_every) watchdog.start();
 
-    auto reload = [&] {
-        spdlog::info("policy: reload requested");
-        if (auto r = store.load_files(); !r)
-            spdlog::error("policy: reload refused, generation {} stays in force:\n{}", store.current()->number,
-                          r.error().message);
-    };
+    // A refused reload is logged and audited by Operations; the generation in force stays.
+    auto reload = [&] { (void)ops.reload_policy_files("signal:SIGHUP"); };
 
     asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
     std::function<void(const boost::system::error_code&, int)> on_signal =

@@ -32,6 +32,7 @@ void EventRouter::emit(const SecurityEvent& event) {
             if (stats_.write_errors++ == 0) spdlog::error("output: spool: {}", r.error().message);
         }
     }
+    if (observer_) observer_(event);
 }
 
 }  // namespace mw

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "model/security_event.hpp"
@@ -29,6 +30,8 @@ public:
     void emit(const SecurityEvent& event) override;
 
     const RouterStats& stats() const { return stats_; }
+    // Sees every event after it was routed (operations counts them by kind, rule and action).
+    void set_observer(std::function<void(const SecurityEvent&)> observer) { observer_ = std::move(observer); }
 
 private:
     const EcsEncoder& encoder_;
@@ -37,6 +40,7 @@ private:
     json::JsonLine line_;   // reused: no allocation per event once warm
     std::string event_id_;
     RouterStats stats_;
+    std::function<void(const SecurityEvent&)> observer_;
 };
 
 }  // namespace mw

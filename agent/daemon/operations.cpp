@@ -15,6 +15,7 @@
 #include "daemon/enforcement_actions.hpp"
 #include "daemon/event_router.hpp"
 #include "daemon/policy_store.hpp"
+#include "daemon/siem_delivery.hpp"
 #include "metrics/http_server.hpp"
 #include "metrics/registry.hpp"
 #include "pipeline/pipeline.hpp"
@@ -43,7 +44,8 @@ Result<std::pair<std::string, std::uint16_t>> split_listen(const std::string& li
 
 std::string str(const YAML::Node& n, const char* key) { return n[key] ? n[key].as<std::string>() : std::string(); }
 
-Result<TlsListenerOptions> tls_options(const YAML::Node& tls) {
+Result<TlsListenerOptions> tls_options(const AgentConfig& config) {
+    const YAML::Node& tls = config.control_tls;
     TlsListenerOptions o;
     try {
         if (tls["address"]) o.address = tls["address"].as<std::string>();
@@ -56,10 +58,14 @@ Result<TlsListenerOptions> tls_options(const YAML::Node& tls) {
         if (tls["operator_ou"]) o.roles.operator_ou = tls["operator_ou"].as<std::string>();
         if (tls["viewer_ou"]) o.roles.viewer_ou = tls["viewer_ou"].as<std::string>();
     } catch (const YAML::Exception& e) {
-        return make_error(fmt::format("control.tls:{}:{}: {}", e.mark.line + 1, e.mark.column + 1, e.msg));
+        const auto file = config.source.empty() ? std::string("the default config") : config.source;
+        return make_error(e.mark.is_null() ? fmt::format("{}: control.tls: {}", file, e.msg)
+                                           : fmt::format("{}:{}:{}: control.tls: {}", file, e.mark.line + 1,
+                                                         e.mark.column + 1, e.msg));
     }
     if (o.cert_file.empty() || o.key_file.empty() || o.ca_file.empty() || o.crl_file.empty())
-        return make_error("control.tls needs cert, key, client_ca and crl (revocation must be checkable)");
+        return make_error(fmt::format("{}: control.tls needs cert, key, client_ca and crl (revocation must be checkable)",
+                                      config_position(config, tls)));
     return o;
 }
 
@@ -88,6 +94,11 @@ Result<void> Operations::start() {
         auto log = AuditLog::open(o);
         if (!log) return make_error("audit: " + log.error().message);
         audit_ = std::move(log).value();
+        checkpointed_seq_ = audit_->last_seq();
+        if (cfg.audit_checkpoint_seconds > 0) {
+            checkpoint_timer_ = std::make_unique<boost::asio::steady_timer>(ctx_.io);
+            arm_checkpoint_timer();
+        }
         // Audit records reach the SIEM too, through the same durable spool.
         if (ctx_.spool) {
             audit_->set_forwarder([this](std::string_view line) {
@@ -98,9 +109,11 @@ Result<void> Operations::start() {
 
     if (!cfg.metrics_listen.empty()) {
         auto where = split_listen(cfg.metrics_listen);
-        if (!where) return make_error(where.error().message);
+        if (!where) return make_error(fmt::format("{}: {}", cfg.source.empty() ? "the default config" : cfg.source,
+                                                  where.error().message));
         registry_ = std::make_unique<MetricsRegistry>();
         register_metrics();
+        ctx_.router.set_observer([this](const SecurityEvent& e) { count_event(e); });
         MetricsServerOptions o;
         o.address = where->first;
         o.port = where->second;
@@ -117,7 +130,7 @@ Result<void> Operations::start() {
             std::filesystem::create_directories(std::filesystem::path(o.unix_socket_path).parent_path(), ec);
         }
         if (cfg.control_tls && !cfg.control_tls.IsNull()) {  // a default YAML::Node is defined (null)
-            auto tls = tls_options(cfg.control_tls);
+            auto tls = tls_options(cfg);
             if (!tls) return make_error(tls.error().message);
             o.tls = std::move(tls).value();
         }
@@ -136,10 +149,106 @@ Result<void> Operations::start() {
 void Operations::stop() {
     if (control_) control_->stop();
     if (metrics_server_) metrics_server_->stop();
+    if (checkpoint_timer_) checkpoint_timer_->cancel();
+    checkpoint_audit();
+}
+
+void Operations::arm_checkpoint_timer() {
+    checkpoint_timer_->expires_after(std::chrono::seconds(ctx_.config.audit_checkpoint_seconds));
+    checkpoint_timer_->async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;
+        checkpoint_audit();
+        arm_checkpoint_timer();
+    });
+}
+
+void Operations::checkpoint_audit() {
+    if (!audit_ || audit_->last_seq() == checkpointed_seq_) return;
+    if (auto r = audit_->checkpoint(); !r) {
+        spdlog::error("audit: checkpoint of {} failed: {}", ctx_.config.audit_log, r.error().message);
+        return;
+    }
+    checkpointed_seq_ = audit_->last_seq();
+}
+
+Result<std::uint64_t> Operations::reload_policy_files(std::string_view actor) {
+    spdlog::info("policy: reload requested ({})", actor);
+    const auto before = ctx_.policies.current() ? ctx_.policies.current()->number : 0;
+    auto r = ctx_.policies.load_files();
+    if (!r) {
+        spdlog::error("policy: reload refused, generation {} stays in force:\n{}", before, r.error().message);
+        record(actor, "policy.reload.refused", fmt::format("generation {}", before),
+               nlohmann::json{{"error", r.error().message}}.dump());
+    }
+    return r;
+}
+
+namespace {
+
+constexpr char kSep = '\x1f';
+
+void bump(std::map<std::string, std::uint64_t, std::less<>>& counts, const std::string& key) {
+    if (auto it = counts.find(key); it != counts.end()) ++it->second;
+    else counts.emplace(key, 1);
+}
+
+std::vector<std::string> split_key(const std::string& key) {
+    std::vector<std::string> out(1);
+    for (char c : key) {
+        if (c == kSep) out.emplace_back();
+        else out.back().push_back(c);
+    }
+    return out;
+}
+
+std::string_view kind_name(EventKind k) {
+    switch (k) {
+    case EventKind::Event: return "event";
+    case EventKind::Alert: return "alert";
+    case EventKind::PipelineError: return "pipeline_error";
+    }
+    return "unknown";
+}
+
+}  // namespace
+
+void Operations::count_event(const SecurityEvent& e) {
+    std::lock_guard lock(counts_mu_);
+    auto join = [this](std::initializer_list<std::string_view> parts) -> const std::string& {
+        key_.clear();
+        bool first = true;
+        for (auto p : parts) {
+            if (!first) key_ += kSep;
+            first = false;
+            key_ += p;
+        }
+        return key_;
+    };
+    bump(event_counts_, join({kind_name(e.kind), e.category, e.action}));
+    if (e.kind != EventKind::Alert) return;
+    if (e.rule) bump(alert_counts_, join({e.rule->id, e.rule->severity}));
+    if (!e.enforcement.action.empty())
+        bump(enforcement_counts_,
+             join({e.enforcement.action,
+                   !e.enforcement.applied ? "not_applied" : e.enforcement.succeeded ? "succeeded" : "failed"}));
 }
 
 void Operations::register_metrics() {
     add_process_collector(*registry_);
+    registry_->add_collector([this](MetricsWriter& w) {
+        std::lock_guard lock(counts_mu_);
+        auto write = [&w](const char* name, const char* help, const std::vector<std::string>& labels,
+                          const std::map<std::string, std::uint64_t, std::less<>>& counts) {
+            if (!w.family(name, help, MetricType::Counter, labels)) return;
+            for (const auto& [key, n] : counts) w.sample(split_key(key), static_cast<double>(n));
+        };
+        write("modelwarden_events_by_action_total", "Events emitted, by kind, ECS category and action",
+              {"kind", "category", "action"}, event_counts_);
+        write("modelwarden_alerts_by_rule_total", "Alerts by rule id and severity", {"rule", "severity"}, alert_counts_);
+        write("modelwarden_enforcement_actions_total", "Alerts' enforcement actions, by action and outcome",
+              {"action", "outcome"}, enforcement_counts_);
+    });
+    if (ctx_.delivery && ctx_.spool) add_sink_metrics(*registry_, *ctx_.delivery, *ctx_.spool);
     // Values owned by the pipeline, sensors and spool are read at scrape time: nothing on the hot path.
     registry_->add_collector([this](MetricsWriter& w) {
         const auto& st = ctx_.pipeline.stats();

@@ -4,10 +4,13 @@
 #pragma once
 
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "common/result.hpp"
 #include "control/handler.hpp"
@@ -24,7 +27,9 @@ class MetricsServer;
 class Pipeline;
 class PolicyStore;
 class ProcessTable;
+class SiemDelivery;
 class Spool;
+struct SecurityEvent;
 namespace sensors { class Sensors; }
 
 struct OperationsContext {
@@ -36,6 +41,7 @@ struct OperationsContext {
     ProcessTable& processes;
     sensors::Sensors& sensors;
     Spool* spool;                         // nullptr when no spool is configured
+    SiemDelivery* delivery = nullptr;     // the running sinks, for their metrics (nullptr = none)
 };
 
 class Operations final : public ControlHandler {
@@ -46,6 +52,10 @@ public:
     // Opens the audit log, then the metrics endpoint, then the control API, as configured.
     Result<void> start();
     void stop();
+
+    // SIGHUP or a file change: reloads the policy files. A refusal is logged and audited and the
+    // generation in force stays; the change itself is audited by the policy store's listener.
+    Result<std::uint64_t> reload_policy_files(std::string_view actor);
 
     AuditLog* audit() { return audit_.get(); }
     // Records an operational fact (agent start/stop, policy change, enforcement) in the audit log.
@@ -70,6 +80,18 @@ private:
     std::unique_ptr<MetricsRegistry> registry_;
     std::unique_ptr<MetricsServer> metrics_server_;
     std::unique_ptr<ControlServer> control_;
+    // Signed audit checkpoints on a timer (and at stop), so a quiet agent's last records are
+    // not left unsigned until the next hundred arrive.
+    std::unique_ptr<boost::asio::steady_timer> checkpoint_timer_;
+    std::uint64_t checkpointed_seq_ = 0;
+    void arm_checkpoint_timer();
+    void checkpoint_audit();
+    // Events by (kind, category, action), alerts by (rule, severity), enforcement by (action,
+    // outcome). Keys are joined with '\x1f' into one reused buffer: no allocation per event once warm.
+    void count_event(const SecurityEvent& event);
+    std::mutex counts_mu_;
+    std::map<std::string, std::uint64_t, std::less<>> event_counts_, alert_counts_, enforcement_counts_;
+    std::string key_;
     EnforcementActions* enforcement_ = nullptr;
 };
 
