@@ -136,7 +136,7 @@ json status_of(const std::string& socket) {
 
 }  // namespace
 
-TEST_CASE("reload: a broken policy by SIGHUP or the API changes nothing; good apply and rollback take effect",
+TEST_CASE("reload: a broken policy by SIGHUP or the API changes nothing and good apply and rollback take effect",
           "[e2e][reload]") {
     if (::geteuid() != 0) {
         WARN("reload e2e: not root: the agent cannot load its BPF programs; this tier did not run");

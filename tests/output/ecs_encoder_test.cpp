@@ -177,7 +177,7 @@ TEST_CASE("the output buffer is reused without growing once warm", "[output][ecs
     CHECK(copy == kOpenEventJson);
 }
 
-TEST_CASE("pipeline errors report lost events; event ids match encode", "[output][ecs]") {
+TEST_CASE("pipeline errors report lost events and event ids match encode", "[output][ecs]") {
     test::World w;
     njson j = encode(w.pipeline_error_event());
     CHECK(j["event"]["kind"] == "pipeline_error");

@@ -197,7 +197,7 @@ TEST_CASE("policy parser: duplicate keys and duplicate policy names", "[policy][
                              "two.yaml:9:18: duplicate policy name 'same' (first defined at two.yaml:3:18)"});
 }
 
-TEST_CASE("policy parser: multi-document text keeps order; a bad document voids the set", "[policy][parser]") {
+TEST_CASE("policy parser: multi-document text keeps order and a bad document voids the set", "[policy][parser]") {
     std::string text = doc("first", kSelector) + "---\n" + doc("second", kSelector) + "---\n";
     auto r = parse_policy_text(text, "m.yaml", fixture_options());
     REQUIRE(r.ok());

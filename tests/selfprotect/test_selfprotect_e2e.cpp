@@ -83,7 +83,7 @@ bool alive(pid_t pid) {
 
 }  // namespace
 
-TEST_CASE("selfprotect: an unwatched process signalling the agent is one alert with its chain; signal 0 is telemetry",
+TEST_CASE("selfprotect: an unwatched process signalling the agent is one alert with its chain and signal 0 is telemetry",
           "[e2e][selfprotect]") {
     TempDir dir;
     write_file(dir.file("policy.yaml"), policy_for(unique_tag("mw-self-nobody"), "monitor"));
@@ -129,7 +129,7 @@ TEST_CASE("selfprotect: an unwatched process signalling the agent is one alert w
     CHECK(stops <= 1);  // the stop's record may or may not be drained before the agent exits
 }
 
-TEST_CASE("selfprotect: a watched enforce-mode payload signalling the agent is SIGKILLed; the agent runs on",
+TEST_CASE("selfprotect: a watched enforce-mode payload signalling the agent is SIGKILLed and the agent runs on",
           "[e2e][selfprotect]") {
     TempDir dir;
     const std::string tag = unique_tag("mw-self-enf");

@@ -556,7 +556,7 @@ TEST_CASE("the model extension list is one list, matched case-insensitively on t
     CHECK_FALSE(has_model_extension("/srv/m/pt"));
 }
 
-TEST_CASE("allowed opens are cached; a hard link to a denied file from an allowed dir is judged by its path",
+TEST_CASE("allowed opens are cached and a hard link to a denied file from an allowed dir is judged by its path",
           "[sensors][e2e]")
 {
     auto& s = harness().sensors;
