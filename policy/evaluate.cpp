@@ -1,6 +1,8 @@
 // The evaluator: allow lists and sensitive paths from the model, ids from the catalog.
 #include "policy/evaluate.hpp"
 
+#include "policy/compile.hpp"
+
 #include <sys/socket.h>
 
 #include <charconv>
@@ -77,25 +79,17 @@ Verdict write_like(const WorkloadPolicy& w, std::string_view path, RuleKind kind
 
 }  // namespace
 
-std::span<const std::string_view> model_extensions() {
-    static constexpr std::string_view exts[] = {".pt",  ".pth", ".bin",  ".ckpt", ".pkl",         ".pickle",
-                                                ".joblib", ".npy", ".npz", ".safetensors", ".gguf", ".onnx",
-                                                ".h5",  ".keras", ".msgpack"};
-    return exts;
-}
-
 bool is_model_file(std::string_view path) {
-    auto slash = path.rfind('/');
-    auto name = slash == std::string_view::npos ? path : path.substr(slash + 1);
-    for (auto ext : model_extensions()) {
-        if (name.size() <= ext.size()) continue;
-        auto tail = name.substr(name.size() - ext.size());
-        bool same = true;
-        for (std::size_t i = 0; i < ext.size() && same; ++i)
-            same = (tail[i] >= 'A' && tail[i] <= 'Z' ? static_cast<char>(tail[i] - 'A' + 'a') : tail[i]) == ext[i];
-        if (same) return true;
-    }
-    return false;
+    if (!has_model_extension(path)) return false;
+    // Python's own path-configuration files (site-packages/*.pth, read by `site` at every
+    // interpreter start) share PyTorch's .pth extension: they are not weights.
+    const auto slash = path.rfind('/');
+    if (slash == std::string_view::npos || slash == 0) return true;
+    const auto name = path.substr(slash + 1);
+    const auto parent_start = path.rfind('/', slash - 1);
+    const auto parent = path.substr(parent_start + 1, slash - parent_start - 1);
+    const bool pth = name.size() > 4 && (name.ends_with(".pth") || name.ends_with(".PTH"));
+    return !(pth && (parent == "site-packages" || parent == "dist-packages"));
 }
 
 bool under_model_dirs(const WorkloadPolicy& w, std::string_view path) {

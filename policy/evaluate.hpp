@@ -22,10 +22,10 @@ struct Verdict {
 };
 
 // Model artifacts by name: .pt .pth .bin .ckpt .pkl .pickle .joblib .npy .npz .safetensors .gguf
-// .onnx .h5 .keras .msgpack (case-insensitive). The same list the kernel uses to always report
-// such opens. A name is only a hint (a pickle can be called anything): inside models.dirs the
+// .onnx .h5 .keras .msgpack (case-insensitive): policy::model_file_extensions(), the list the
+// kernel uses to always report such opens. Python's site-packages/*.pth path files are not
+// model files. A name is only a hint (a pickle can be called anything): inside models.dirs the
 // gate judges files by content; outside them this list is what makes an open a finding.
-std::span<const std::string_view> model_extensions();
 bool is_model_file(std::string_view path);
 // `path` is one of the workload's models.dirs or lies below one (path-component boundary).
 bool under_model_dirs(const WorkloadPolicy& w, std::string_view path);

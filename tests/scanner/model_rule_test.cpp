@@ -2,6 +2,7 @@
 // finding whatever the read allow list says; inside them (or without models.dirs) it is not.
 #include <catch2/catch.hpp>
 
+#include "policy/compile.hpp"
 #include "policy/evaluate.hpp"
 
 using namespace mw::policy;
@@ -23,8 +24,11 @@ WorkloadPolicy server(Mode mode) {
 }  // namespace
 
 TEST_CASE("model extensions are matched on the file name, case-insensitively", "[unit][model-rule]") {
-    CHECK(model_extensions().size() == 15);
-    for (auto ext : model_extensions()) CHECK(is_model_file(std::string("/tmp/x/model") + std::string(ext)));
+    CHECK(model_file_extensions().size() == 15);
+    for (const auto& ext : model_file_extensions()) CHECK(is_model_file("/tmp/x/model." + ext));
+    CHECK(is_model_file("/opt/weights/resnet.pth"));
+    CHECK_FALSE(is_model_file("/usr/lib/python3/dist-packages/distutils-precedence.pth"));
+    CHECK_FALSE(is_model_file("/usr/local/lib/python3.11/site-packages/easy-install.pth"));
     CHECK(is_model_file("/tmp/Model.PT"));
     CHECK(is_model_file("/tmp/w.SafeTensors"));
     CHECK_FALSE(is_model_file("/tmp/model.pt/readme.txt"));
