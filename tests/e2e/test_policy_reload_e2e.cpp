@@ -28,7 +28,7 @@ namespace {
 
 const std::string kPython = "/usr/bin/python3";
 const std::string kPayload = std::string(MW_WORKLOADS_DIR) + "/enforce_payload.py";
-const std::string kSpecKeys = "mode, risk, audit_all, selector, process, files, network, models";
+const std::string kSpecKeys = "mode, risk, audit_all, fallback, selector, process, files, network, models";
 
 // exec_allow: "[]" = every exec is killed; a list = those programs may run.
 std::string policy_for(const std::string& tag, const std::string& exec_allow, const std::string& extra_spec = "") {

@@ -52,10 +52,16 @@ spec:
 )";
 }
 
+// Counts alerts and, for a failure message, names each one (rule, pid, path).
 std::size_t alert_count(const std::vector<json>& all) {
     std::size_t n = 0;
     for (const auto& e : all)
-        if (at_path(e, "event.kind") == "alert") ++n;
+        if (at_path(e, "event.kind") == "alert") {
+            ++n;
+            UNSCOPED_INFO("alert: " << e.value("rule", json::object()).value("id", std::string("?")) << " pid "
+                                    << e.value("process", json::object()).value("pid", 0) << " "
+                                    << e.value("file", json::object()).value("path", std::string()));
+        }
     return n;
 }
 

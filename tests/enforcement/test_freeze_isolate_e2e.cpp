@@ -208,8 +208,12 @@ TEST_CASE("freeze: the workload's cgroup is frozen, it makes no progress, and a 
     const std::string cgroup = "/sys/fs/cgroup/unified/modelwarden.slice/e2e-freeze-" + std::to_string(payload.pid);
 
     write_file(dir.file("go"), "");  // the forbidden connect
-    REQUIRE(eventually([&] { return read_text(cgroup + "/cgroup.events").find("frozen 1") != std::string::npos; }));
-    CHECK(read_text(cgroup + "/cgroup.procs") == std::to_string(payload.pid) + "\n");
+    // frozen 1 with the payload inside: the group is frozen before anyone is moved in
+    const bool frozen = eventually([&] {
+        return read_text(cgroup + "/cgroup.events").find("frozen 1") != std::string::npos &&
+               read_text(cgroup + "/cgroup.procs") == std::to_string(payload.pid) + "\n";
+    });
+    if (!frozen) FAIL("not frozen with the payload inside; agent log:\n" << agent.log());
     // no progress while frozen: the counter holds still over many of its 10 ms ticks
     const long frozen_at = counter_of(counter);
     std::this_thread::sleep_for(300ms);

@@ -47,8 +47,8 @@ spec:
     read: {allow: ["/**"], action: alert}
     write: {allow: ["/**"], action: alert}
   network:
-    egress: {allow: ["127.0.0.0/8:1-65535"], action: alert}
-    listen: {allow: [1-65535], action: alert}
+    egress: {allow: ["127.0.0.0/8:*"], action: alert}
+    listen: {allow: [8080], action: alert}
 )";
 }
 
