@@ -332,7 +332,8 @@ int run_agent(const RunOptions& options) {
     housekeeping.start();
     // Seccomp learning: the kernel fills per-workload syscall bitmaps; merge them to disk.
     auto dump_learned = [&] {
-        std::vector<std::string> names;
+        // names[id] is workload id's name; ids are positions + 1, so slot 0 stays empty.
+        std::vector<std::string> names{std::string()};
         for (const auto& w : store.current()->policies.workloads) names.push_back(w.name);
         if (auto r = seccomp::dump_learned_sets(sensors, names, config.seccomp_dir); !r)
             spdlog::warn("seccomp: saving learned syscall sets: {}", r.error().message);
