@@ -36,6 +36,46 @@ spec:
 )";
 }
 
+// One run: the agent under the policy (the read allow list widened by `extra_read`), a watched
+// child reading stray.pt and notes.txt in the test dir and models/approved.pt.
+struct ModelRun {
+    TempDir dir;
+    std::string models = dir.file("models");
+    ChildResult child;
+    std::vector<nlohmann::json> events;
+    std::vector<nlohmann::json> model_alerts;
+    std::string log;
+};
+
+void run_reads(ModelRun& run, bool allow_test_dir) {
+    const std::string tag = unique_tag("mw-e2e-model-dirs");
+    std::filesystem::create_directories(run.models);
+    write_file(run.dir.file("stray.pt"), "weights");
+    write_file(run.dir.file("notes.txt"), "text");
+    write_file(run.models + "/approved.pt", "weights");
+    write_file(run.dir.file("policy.yaml"),
+               policy_for(tag, run.models, allow_test_dir ? "\", \"" + run.dir.path() + "/**" : ""));
+    AgentProcess agent(run.dir, run.dir.file("policy.yaml"));
+    run.child = run_child({"/usr/bin/python3", std::string(MW_WORKLOADS_DIR) + "/actions.py",
+                           "read:" + run.dir.file("stray.pt"), "read:" + run.dir.file("notes.txt"),
+                           "read:" + run.models + "/approved.pt", "--tag=" + tag});
+    run.events = agent.stop();
+    run.log = agent.log();
+    run.model_alerts = alerts_with_rule(run.events, "MW-MODEL-003");
+    for (const auto& m : run.model_alerts)
+        UNSCOPED_INFO("MW-MODEL-003: pid " << at_path(m, "process.pid") << " " << at_path(m, "file.path"));
+}
+
+// The child ran to the end and its stray.pt read is the one MW-MODEL-003 alert of the run.
+void require_one_stray_alert(const ModelRun& run) {
+    INFO("agent log:\n" << run.log);
+    REQUIRE(WIFEXITED(run.child.status));
+    REQUIRE(WEXITSTATUS(run.child.status) == 0);
+    REQUIRE(run.model_alerts.size() == 1);
+    CHECK(at_path(run.model_alerts[0], "process.pid") == run.child.pid);
+    CHECK(at_path(run.model_alerts[0], "file.path") == run.dir.file("stray.pt"));
+}
+
 }  // namespace
 
 TEST_CASE("a watched server reading a model file outside models.dirs raises one MW-MODEL-003 alert", "[e2e]") {
@@ -43,37 +83,20 @@ TEST_CASE("a watched server reading a model file outside models.dirs raises one 
         WARN("e2e tier did not run: the agent needs root");
         return;
     }
-    TempDir dir;
-    const std::string tag = unique_tag("mw-e2e-model-dirs");
-    const std::string models = dir.file("models");
-    std::filesystem::create_directories(models);
-    write_file(dir.file("stray.pt"), "weights");
-    write_file(dir.file("notes.txt"), "text");
-    write_file(models + "/approved.pt", "weights");
-    write_file(dir.file("policy.yaml"), policy_for(tag, models));
-
-    AgentProcess agent(dir, dir.file("policy.yaml"));
-    const auto child = run_child({"/usr/bin/python3", std::string(MW_WORKLOADS_DIR) + "/actions.py",
-                                  "read:" + dir.file("stray.pt"), "read:" + dir.file("notes.txt"),
-                                  "read:" + models + "/approved.pt", "--tag=" + tag});
-    REQUIRE(WIFEXITED(child.status));
-    REQUIRE(WEXITSTATUS(child.status) == 0);
-    const auto events = agent.stop();
-    INFO("agent log:\n" << agent.log());
-
-    const auto model = alerts_with_rule(events, "MW-MODEL-003");
-    for (const auto& m : model) UNSCOPED_INFO("MW-MODEL-003: pid " << at_path(m, "process.pid") << " " << at_path(m, "file.path"));
-    REQUIRE(model.size() == 1);
-    CHECK(at_path(model[0], "process.pid") == child.pid);
-    CHECK(at_path(model[0], "file.path") == dir.file("stray.pt"));
+    ModelRun run;
+    run_reads(run, false);
+    require_one_stray_alert(run);
+    const auto& dir = run.dir;
+    const auto& child = run.child;
+    const auto& model = run.model_alerts;
     CHECK(at_path(model[0], "event.outcome") == "success");  // monitor mode: the read went ahead
 
     // The other two opens are outside the read allow list: plain read findings, not model ones.
     std::vector<std::string> read_paths;
-    for (const auto& a : alerts_with_rule(events, "MW-FILE-001"))
+    for (const auto& a : alerts_with_rule(run.events, "MW-FILE-001"))
         if (at_path(a, "process.pid") == child.pid) read_paths.push_back(at_path(a, "file.path").get<std::string>());
     CHECK(std::count(read_paths.begin(), read_paths.end(), dir.file("notes.txt")) == 1);
-    CHECK(std::count(read_paths.begin(), read_paths.end(), models + "/approved.pt") == 1);
+    CHECK(std::count(read_paths.begin(), read_paths.end(), run.models + "/approved.pt") == 1);
     CHECK(std::count(read_paths.begin(), read_paths.end(), dir.file("stray.pt")) == 0);
 }
 
@@ -82,33 +105,14 @@ TEST_CASE("a model file inside the read allow list but outside models.dirs is st
         WARN("e2e tier did not run: the agent needs root");
         return;
     }
-    TempDir dir;
-    const std::string tag = unique_tag("mw-e2e-model-dirs");
-    const std::string models = dir.file("models");
-    std::filesystem::create_directories(models);
-    write_file(dir.file("stray.pt"), "weights");
-    write_file(dir.file("notes.txt"), "text");
-    write_file(models + "/approved.pt", "weights");
-    write_file(dir.file("policy.yaml"), policy_for(tag, models, "\", \"" + dir.path() + "/**"));
-
-    AgentProcess agent(dir, dir.file("policy.yaml"));
-    const auto child = run_child({"/usr/bin/python3", std::string(MW_WORKLOADS_DIR) + "/actions.py",
-                                  "read:" + dir.file("stray.pt"), "read:" + dir.file("notes.txt"),
-                                  "read:" + models + "/approved.pt", "--tag=" + tag});
-    REQUIRE(WIFEXITED(child.status));
-    REQUIRE(WEXITSTATUS(child.status) == 0);
-    const auto events = agent.stop();
-    INFO("agent log:\n" << agent.log());
-
-    const auto model = alerts_with_rule(events, "MW-MODEL-003");
-    for (const auto& m : model) UNSCOPED_INFO("MW-MODEL-003: pid " << at_path(m, "process.pid") << " " << at_path(m, "file.path"));
-    REQUIRE(model.size() == 1);
-    CHECK(at_path(model[0], "process.pid") == child.pid);
-    CHECK(at_path(model[0], "file.path") == dir.file("stray.pt"));
+    ModelRun run;
+    run_reads(run, true);
+    require_one_stray_alert(run);
+    const auto& dir = run.dir;
     // notes.txt and approved.pt are allowed now: no read finding for anything in the test dir.
     std::size_t in_dir = 0;
-    for (const auto& a : alerts_with_rule(events, "MW-FILE-001"))
-        if (at_path(a, "process.pid") == child.pid &&
+    for (const auto& a : alerts_with_rule(run.events, "MW-FILE-001"))
+        if (at_path(a, "process.pid") == run.child.pid &&
             at_path(a, "file.path").get<std::string>().rfind(dir.path() + "/", 0) == 0)
             ++in_dir;
     CHECK(in_dir == 0);
