@@ -185,7 +185,7 @@ bool has_model_extension(std::string_view path) {
     const auto slash = path.rfind('/');
     const std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
     const auto dot = name.rfind('.');
-    if (dot == std::string_view::npos) return false;
+    if (dot == std::string_view::npos || dot == 0) return false;  // ".pt" alone is a hidden file, not a model
     std::string ext(name.substr(dot + 1));
     for (auto& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     const auto& list = model_file_extensions();

@@ -144,7 +144,7 @@ TEST_CASE("policy parser: unknown keys, wrong types and bad values, all reported
         "bad.yaml:5:9: spec.mode: 'enforced' is not monitor or enforce",
         "bad.yaml:16:14: spec.audit_all: 'maybe' is not true or false",
         "bad.yaml:6:49: spec.selector: unknown key 'cmdlin_contains' (expected one of: executable, cmdline_contains, cgroup)",
-        "bad.yaml:7:20: process.exec: unknown key 'alow' (expected one of: allow, action)",
+        "bad.yaml:7:20: process.exec: unknown key 'alow' (expected one of: allow, action, fallback)",
         "bad.yaml:9:19: files.read.allow must be a list, found a scalar",
         "bad.yaml:10:21: files.write.allow: 'relative/path' must be an absolute path or start with ~/",
         "bad.yaml:10:47: files.write.action: unknown action 'explode' (alert, deny, kill, freeze, isolate)",
