@@ -5,7 +5,9 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <charconv>
+#include <cstring>
 #include <string>
 
 namespace mw::policy {
@@ -22,7 +24,16 @@ Verdict finding(const WorkloadPolicy& w, RuleKind kind, Action configured, std::
     return v;
 }
 
-bool any_match(const std::vector<Glob>& globs, std::string_view path) {
+// The precompiled set when it was built for this list, else the list itself, glob by glob.
+std::size_t first_match(const GlobSet& set, const std::vector<Glob>& globs, std::string_view path) {
+    if (set.covers(globs)) return set.first_match(path);
+    for (std::size_t i = 0; i < globs.size(); ++i)
+        if (globs[i].match(path)) return i;
+    return GlobSet::npos;
+}
+
+bool any_match(const GlobSet& set, const std::vector<Glob>& globs, std::string_view path) {
+    if (set.covers(globs)) return set.any_match(path);
     for (const auto& g : globs)
         if (g.match(path)) return true;
     return false;
@@ -31,8 +42,8 @@ bool any_match(const std::vector<Glob>& globs, std::string_view path) {
 // The kernel reports what a path resolved to: /proc/self/status arrives as /proc/<pid>/status.
 // Allow lists are written with /proc/self/, so the acting process's own pid directory is
 // matched as /proc/self/ too.
-bool allowed_by(const std::vector<Glob>& globs, std::string_view path, std::uint32_t self_pid) {
-    if (any_match(globs, path)) return true;
+bool allowed_by(const GlobSet& set, const std::vector<Glob>& globs, std::string_view path, std::uint32_t self_pid) {
+    if (any_match(set, globs, path)) return true;
     constexpr std::string_view proc = "/proc/";
     if (self_pid == 0 || !path.starts_with(proc)) return false;
     const std::string_view rest = path.substr(proc.size());
@@ -40,9 +51,18 @@ bool allowed_by(const std::vector<Glob>& globs, std::string_view path, std::uint
     std::uint32_t pid = 0;
     auto [p, ec] = std::from_chars(rest.data(), rest.data() + (slash == std::string_view::npos ? rest.size() : slash), pid);
     if (ec != std::errc() || pid != self_pid || slash == std::string_view::npos || p != rest.data() + slash) return false;
-    std::string as_self = "/proc/self";
-    as_self.append(rest.substr(slash));
-    return any_match(globs, as_self);
+    // Rewritten on the stack: a process reading its own /proc files does it on every start-up.
+    constexpr std::string_view self = "/proc/self";
+    const std::string_view tail = rest.substr(slash);
+    std::array<char, 512> buf;
+    if (self.size() + tail.size() <= buf.size()) {
+        std::memcpy(buf.data(), self.data(), self.size());
+        std::memcpy(buf.data() + self.size(), tail.data(), tail.size());
+        return any_match(set, globs, std::string_view(buf.data(), self.size() + tail.size()));
+    }
+    std::string as_self(self);
+    as_self.append(tail);
+    return any_match(set, globs, as_self);
 }
 
 // "/proc/<pid>/..." or "/proc/self/..." naming the acting process itself.
@@ -61,23 +81,30 @@ bool is_own_proc_file(std::string_view path, std::string_view leaf, std::uint32_
 
 // Sensitive check shared by every file operation; nullopt = not sensitive.
 std::optional<Verdict> sensitive(const WorkloadPolicy& w, std::string_view path, std::uint32_t self_pid) {
-    for (const auto& g : w.sensitive.paths) {
-        if (!g.match(path)) continue;
-        bool proc = path.starts_with("/proc/") && (path.ends_with("/mem") || path.ends_with("/environ"));
-        if (proc && is_own_proc_file(path, "environ", self_pid)) continue;
-        return finding(w, proc ? RuleKind::proc_memory_access : RuleKind::sensitive_file_access, w.sensitive.action,
-                       g.pattern());
-    }
-    return std::nullopt;
+    const std::size_t i = first_match(w.sensitive_set, w.sensitive.paths, path);
+    if (i == GlobSet::npos) return std::nullopt;
+    // Whether the process's own environ is exempt depends on the path alone, so no later
+    // glob can turn it into a finding either.
+    bool proc = path.starts_with("/proc/") && (path.ends_with("/mem") || path.ends_with("/environ"));
+    if (proc && is_own_proc_file(path, "environ", self_pid)) return std::nullopt;
+    return finding(w, proc ? RuleKind::proc_memory_access : RuleKind::sensitive_file_access, w.sensitive.action,
+                   w.sensitive.paths[i].pattern());
 }
 
 Verdict write_like(const WorkloadPolicy& w, std::string_view path, RuleKind kind) {
     if (auto s = sensitive(w, path, 0)) return *s;
-    if (any_match(w.write.allow, path)) return {};
+    if (any_match(w.write_set, w.write.allow, path)) return {};
     return finding(w, kind, w.write.action);
 }
 
 }  // namespace
+
+void precompile_paths(WorkloadPolicy& w) {
+    w.exec_set = GlobSet::build(w.exec.allow);
+    w.read_set = GlobSet::build(w.read.allow);
+    w.write_set = GlobSet::build(w.write.allow);
+    w.sensitive_set = GlobSet::build(w.sensitive.paths);
+}
 
 bool is_model_file(std::string_view path) {
     if (!has_model_extension(path)) return false;
@@ -103,19 +130,19 @@ bool under_model_dirs(const WorkloadPolicy& w, std::string_view path) {
 
 Verdict evaluate_exec(const WorkloadPolicy& w, std::string_view path) {
     if (auto s = sensitive(w, path, 0)) return *s;
-    if (any_match(w.exec.allow, path)) return {};
+    if (any_match(w.exec_set, w.exec.allow, path)) return {};
     return finding(w, RuleKind::exec_not_allowed, w.exec.action);
 }
 
 Verdict evaluate_open(const WorkloadPolicy& w, std::string_view path, bool write, std::uint32_t self_pid) {
     if (auto s = sensitive(w, path, self_pid)) return *s;
     if (write) {
-        if (allowed_by(w.write.allow, path, self_pid)) return {};
+        if (allowed_by(w.write_set, w.write.allow, path, self_pid)) return {};
         return finding(w, RuleKind::file_write_not_allowed, w.write.action);
     }
     if (!w.models.dirs.empty() && is_model_file(path) && !under_model_dirs(w, path))
         return finding(w, RuleKind::model_outside_dirs, w.read.action);
-    if (allowed_by(w.read.allow, path, self_pid)) return {};
+    if (allowed_by(w.read_set, w.read.allow, path, self_pid)) return {};
     return finding(w, RuleKind::file_read_not_allowed, w.read.action);
 }
 

@@ -30,6 +30,11 @@ bool is_model_file(std::string_view path);
 // `path` is one of the workload's models.dirs or lies below one (path-component boundary).
 bool under_model_dirs(const WorkloadPolicy& w, std::string_view path);
 
+// Builds w's exec_set/read_set/write_set/sensitive_set from its lists; the parser calls it
+// for every workload. Call it again after changing a list (evaluation must not depend on
+// whether a policy was parsed or built by hand: without sets it walks the lists, same result).
+void precompile_paths(WorkloadPolicy& w);
+
 // Paths are the absolute paths the kernel reports. Sensitive paths beat every allow list.
 // A read of a model file outside models.dirs (when the workload names any) is MW-MODEL-003
 // whatever the read allow list says, with the read rule's action.

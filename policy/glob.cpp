@@ -1,7 +1,10 @@
 // Glob compilation and matching (see glob.hpp for the syntax) and `~` expansion.
 #include "policy/glob.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <fstream>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -98,8 +101,11 @@ Result<Glob> Glob::compile(std::string_view pattern) {
 
 bool Glob::match(std::string_view path) const noexcept {
     if (path.size() < prefix_.size() || path.compare(0, prefix_.size(), prefix_) != 0) return false;
+    return match_rest(path.substr(prefix_.size()));
+}
+
+bool Glob::match_rest(std::string_view rest) const noexcept {
     if (prefix_only_) return true;
-    std::string_view rest = path.substr(prefix_.size());
     if (elements_.empty()) return rest.empty();
 
     const std::size_t n = elements_.size();
@@ -152,6 +158,116 @@ bool Glob::match(std::string_view path) const noexcept {
     return cur.test(n);
 }
 
+GlobSet GlobSet::build(std::span<const Glob> globs) {
+    // A byte trie of the literal prefixes first, then chains of single-child nodes without
+    // globs of their own are merged into one labelled node (a radix tree).
+    struct ByteNode {
+        std::map<unsigned char, std::uint32_t> kids;
+        std::uint32_t exact = UINT32_MAX, subtree = UINT32_MAX;
+        std::vector<std::uint32_t> wild;
+        bool bare() const { return exact == UINT32_MAX && subtree == UINT32_MAX && wild.empty(); }
+    };
+    std::vector<ByteNode> trie(1);
+    for (std::size_t i = 0; i < globs.size(); ++i) {
+        const Glob& g = globs[i];
+        std::uint32_t n = 0;
+        for (char c : g.literal_prefix()) {
+            const auto uc = static_cast<unsigned char>(c);
+            auto it = trie[n].kids.find(uc);
+            if (it == trie[n].kids.end()) {
+                trie.emplace_back();
+                it = trie[n].kids.emplace(uc, static_cast<std::uint32_t>(trie.size() - 1)).first;
+            }
+            n = it->second;
+        }
+        const auto idx = static_cast<std::uint32_t>(i);
+        if (g.is_literal()) trie[n].exact = std::min(trie[n].exact, idx);
+        else if (g.is_subtree()) trie[n].subtree = std::min(trie[n].subtree, idx);
+        else trie[n].wild.push_back(idx);
+    }
+
+    GlobSet set;
+    auto emit = [&](auto& self, std::uint32_t b, std::string_view label) -> std::uint32_t {
+        const auto at = static_cast<std::uint32_t>(set.nodes_.size());
+        set.nodes_.emplace_back();
+        Node node;
+        node.label_off = static_cast<std::uint32_t>(set.labels_.size());
+        node.label_len = static_cast<std::uint32_t>(label.size());
+        set.labels_.append(label);
+        node.exact = trie[b].exact;
+        node.subtree = trie[b].subtree;
+        node.wild_off = static_cast<std::uint32_t>(set.wild_.size());
+        node.wild_len = static_cast<std::uint32_t>(trie[b].wild.size());
+        for (auto i : trie[b].wild) set.wild_.push_back({i, globs[i]});
+        std::vector<std::pair<std::string, std::uint32_t>> kids;
+        for (const auto& [c, child] : trie[b].kids) {
+            std::string kid_label(1, static_cast<char>(c));
+            std::uint32_t cur = child;
+            while (trie[cur].bare() && trie[cur].kids.size() == 1) {
+                kid_label.push_back(static_cast<char>(trie[cur].kids.begin()->first));
+                cur = trie[cur].kids.begin()->second;
+            }
+            kids.emplace_back(std::move(kid_label), cur);
+        }
+        node.kids_off = static_cast<std::uint32_t>(set.kids_.size());
+        node.kids_len = static_cast<std::uint32_t>(kids.size());
+        set.kids_.resize(set.kids_.size() + kids.size());  // this node's slots, filled below
+        set.nodes_[at] = node;
+        for (std::size_t k = 0; k < kids.size(); ++k) {
+            const std::uint32_t child = self(self, kids[k].second, kids[k].first);
+            set.kids_[node.kids_off + k] = {static_cast<unsigned char>(kids[k].first[0]), child};
+        }
+        return at;
+    };
+    emit(emit, 0, {});
+    set.size_ = globs.size();
+    set.built_ = true;
+    return set;
+}
+
+std::size_t GlobSet::find(std::string_view path, bool any) const noexcept {
+    if (nodes_.empty()) return npos;
+    std::uint32_t best = UINT32_MAX;
+    std::uint32_t n = 0;
+    std::size_t pos = 0;  // path[0, pos) is the prefix that leads to node n
+    for (;;) {
+        const Node& node = nodes_[n];
+        if (node.subtree < best) {
+            best = node.subtree;
+            if (any) break;
+        }
+        if (pos == path.size() && node.exact < best) {
+            best = node.exact;
+            if (any) break;
+        }
+        for (std::uint32_t k = node.wild_off; k < node.wild_off + node.wild_len; ++k) {
+            const Wild& w = wild_[k];
+            if (w.index >= best) break;  // ascending: nothing later here can beat best
+            if (w.glob.match_rest(path.substr(pos))) {
+                best = w.index;
+                break;
+            }
+        }
+        if ((any && best != UINT32_MAX) || pos == path.size()) break;
+        const auto c = static_cast<unsigned char>(path[pos]);
+        std::uint32_t next = UINT32_MAX;
+        for (std::uint32_t k = node.kids_off; k < node.kids_off + node.kids_len; ++k) {
+            if (kids_[k].first == c) {
+                next = kids_[k].node;
+                break;
+            }
+        }
+        if (next == UINT32_MAX) break;
+        const Node& kid = nodes_[next];
+        if (path.size() - pos < kid.label_len ||
+            std::memcmp(path.data() + pos, labels_.data() + kid.label_off, kid.label_len) != 0)
+            break;
+        pos += kid.label_len;
+        n = next;
+    }
+    return best == UINT32_MAX ? npos : best;
+}
+
 std::vector<std::string> home_directories(const std::string& passwd_path) {
     std::vector<std::string> homes;
     auto add = [&](std::string h) {
@@ -191,7 +307,7 @@ Result<std::vector<std::string>> expand_home(std::string_view pattern, const std
     for (const auto& h : homes) {
         std::string p = h == "/" ? std::string() : h;
         p.append(rest);
-        if (p.empty()) p = "/";
+        if (p.empty()) p.push_back('/');  // `p = "/"` trips GCC 12's -Wrestrict false positive
         out.push_back(std::move(p));
     }
     return out;

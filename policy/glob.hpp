@@ -4,6 +4,7 @@
 
 #include <bitset>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,8 @@ public:
     static Result<Glob> compile(std::string_view pattern);
 
     bool match(std::string_view path) const noexcept;
+    // match() for a path already known to start with literal_prefix(): `rest` is what follows it.
+    bool match_rest(std::string_view rest) const noexcept;
 
     const std::string& pattern() const noexcept { return pattern_; }
     // Characters before the first wildcard, unescaped.
@@ -46,6 +49,56 @@ private:
     bool prefix_only_ = false;
     std::vector<Element> elements_;             // after prefix_
     std::vector<std::bitset<256>> classes_;
+};
+
+// A list of globs compiled together, answering exactly what calling Glob::match on each in
+// order would (tests/policy/glob_set_test.cpp holds it to that), without walking the list:
+// the literal prefixes go into a radix tree, so one walk along the path finds the few globs
+// whose prefix it starts with. Literal globs and `PREFIX/**` are decided by the walk alone;
+// only the remaining wildcard globs run the NFA, on the part after their prefix. A policy
+// with a sensitive list per home directory has hundreds of globs; most opens touch one or
+// two tree nodes. No allocation when matching.
+class GlobSet {
+public:
+    static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+    GlobSet() = default;  // empty and not built: covers() only an empty list
+    static GlobSet build(std::span<const Glob> globs);
+
+    // Position, in the list given to build(), of the first glob that matches; npos if none.
+    std::size_t first_match(std::string_view path) const noexcept { return find(path, false); }
+    bool any_match(std::string_view path) const noexcept { return find(path, true) != npos; }
+
+    // Built from a list of this size. The owner rebuilds after changing its list; the check is
+    // only a guard against using a set that was never built for it (a hand-made policy).
+    bool covers(std::span<const Glob> globs) const noexcept { return built_ && size_ == globs.size(); }
+    std::size_t size() const noexcept { return size_; }
+
+private:
+    struct Node {
+        std::uint32_t label_off = 0, label_len = 0;  // bytes from the parent node, in labels_
+        std::uint32_t exact = UINT32_MAX;            // lowest literal glob equal to the path so far
+        std::uint32_t subtree = UINT32_MAX;          // lowest `PREFIX/**` with this prefix
+        std::uint32_t wild_off = 0, wild_len = 0;    // wildcard globs with this prefix, in wild_
+        std::uint32_t kids_off = 0, kids_len = 0;    // in kids_, sorted by first label byte
+    };
+    struct Wild {
+        std::uint32_t index;  // in the original list
+        Glob glob;
+    };
+    struct Kid {
+        unsigned char first;
+        std::uint32_t node;
+    };
+
+    std::size_t find(std::string_view path, bool any) const noexcept;
+
+    std::vector<Node> nodes_;  // nodes_[0] is the root (empty prefix)
+    std::vector<Kid> kids_;
+    std::vector<Wild> wild_;   // per node, ascending original index
+    std::string labels_;
+    std::size_t size_ = 0;
+    bool built_ = false;
 };
 
 // Home directories from a passwd file (field 6) plus /root, de-duplicated, in file order.

@@ -114,6 +114,9 @@ struct WorkloadPolicy {
     EgressRules egress;
     ListenRules listen;
     ModelsSpec models;
+    // exec/read/write/sensitive lists above precompiled for the evaluator by
+    // precompile_paths() (evaluate.hpp); a hand-built policy without them is evaluated list by list.
+    GlobSet exec_set, read_set, write_set, sensitive_set;
 };
 
 // Workload ids are positions + 1, in load order (files in the order given, a directory's

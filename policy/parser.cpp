@@ -1,6 +1,7 @@
 // Strict YAML policy parser: walks only the schema below, so the cost is bounded by the
 // schema's size times the document's, whatever aliases the document uses.
 #include "policy/parser.hpp"
+#include "policy/evaluate.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -479,6 +480,7 @@ void parse_text_into(Context& ctx, std::string_view text, const std::string& ori
             ctx.add(origin, p.name_mark, fmt::format("duplicate policy name '{}' (first defined at {})", wp.name, it->second));
             continue;
         }
+        precompile_paths(wp);
         set.workloads.push_back(std::move(wp));
     }
     if (found == 0) ctx.add(origin, YAML::Mark::null_mark(), "no policy documents");
