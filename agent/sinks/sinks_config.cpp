@@ -184,6 +184,23 @@ struct Reader {
         get(sink, "gzip_level", level);
         if (level < 1 || level > 9) error(sink["gzip_level"], "`gzip_level` must be 1..9");
     }
+
+    // batch and retry: every sink spools and retries the same way.
+    template <class Options>
+    void get_delivery(const YAML::Node& sink, Options& o) {
+        get_batch(sink, o.batch);
+        get_retry(sink, o.retry);
+    }
+
+    // What the two HTTP sinks (hec, bulk) share: compression, the request timeout, TLS, delivery.
+    template <class Options>
+    void get_http_transfer(const YAML::Node& sink, Options& o) {
+        get(sink, "gzip", o.gzip);
+        get_gzip_level(sink, o.gzip_level);
+        get_duration(sink, "timeout", o.timeout);
+        get_tls(sink, o.tls);
+        get_delivery(sink, o);
+    }
 };
 
 const std::set<std::string> kCommon{"type", "name", "format", "batch", "retry"};
@@ -288,12 +305,7 @@ Result<SinksConfig> parse_sinks_config(const YAML::Node& sinks, const std::strin
             r.get_string(node, "channel", o.channel);
             r.get_duration(node, "ack_poll", o.ack_poll);
             r.get_duration(node, "ack_timeout", o.ack_timeout);
-            r.get(node, "gzip", o.gzip);
-            r.get_gzip_level(node, o.gzip_level);
-            r.get_duration(node, "timeout", o.timeout);
-            r.get_tls(node, o.tls);
-            r.get_batch(node, o.batch);
-            r.get_retry(node, o.retry);
+            r.get_http_transfer(node, o);
             o.ocsf = sink.format == SinkFormat::Ocsf;
             o.dead_letter_path = dead_letter;
             sink.options = std::move(o);
@@ -316,12 +328,7 @@ Result<SinksConfig> parse_sinks_config(const YAML::Node& sinks, const std::strin
                               "`password_file`/`password_env`");
             r.get_string(node, "alerts_stream", o.alerts_stream);
             r.get_string(node, "events_stream", o.events_stream);
-            r.get(node, "gzip", o.gzip);
-            r.get_gzip_level(node, o.gzip_level);
-            r.get_duration(node, "timeout", o.timeout);
-            r.get_tls(node, o.tls);
-            r.get_batch(node, o.batch);
-            r.get_retry(node, o.retry);
+            r.get_http_transfer(node, o);
             o.dead_letter_path = dead_letter;
             sink.options = std::move(o);
         } else if (type == "syslog") {
@@ -353,8 +360,7 @@ Result<SinksConfig> parse_sinks_config(const YAML::Node& sinks, const std::strin
             if (node["tls"] && o.transport != SyslogTransport::Tls)
                 r.error(node["tls"], "`tls` settings need `transport: tls`");
             r.get_tls(node, o.tls);
-            r.get_batch(node, o.batch);
-            r.get_retry(node, o.retry);
+            r.get_delivery(node, o);
             o.dead_letter_path = dead_letter;
             sink.options = std::move(o);
         } else if (type == "file") {
@@ -368,8 +374,7 @@ Result<SinksConfig> parse_sinks_config(const YAML::Node& sinks, const std::strin
             r.get(node, "keep", o.keep);
             if (o.keep > 1000) r.error(node["keep"], "`keep` must be 0..1000");
             r.get(node, "fsync", o.fsync);
-            r.get_batch(node, o.batch);
-            r.get_retry(node, o.retry);
+            r.get_delivery(node, o);
             o.format = sink.format;
             o.dead_letter_path = dead_letter;
             sink.options = std::move(o);
@@ -377,8 +382,7 @@ Result<SinksConfig> parse_sinks_config(const YAML::Node& sinks, const std::strin
             r.check_keys(node, keys({}, false), "stdout sink");
             StdoutSinkOptions o;
             o.name = sink.name;
-            r.get_batch(node, o.batch);
-            r.get_retry(node, o.retry);
+            r.get_delivery(node, o);
             o.format = sink.format;
             sink.options = std::move(o);
         } else {

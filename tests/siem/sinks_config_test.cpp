@@ -244,3 +244,40 @@ TEST_CASE("sinks config: format ocsf for hec, file and stdout only", "[sinks_con
     CHECK(parse_error("sinks:\n  - {type: syslog, host: h, format: ocsf}\n") ==
           "cfg.yaml:2:37: sinks[0] (syslog): format: ocsf is supported by hec, file and stdout sinks, not syslog");
 }
+
+// batch and retry are read the same way for every sink, timeout and tls for the network ones:
+// one bad value, the same message under each sink's name (file and stdout have no timeout).
+TEST_CASE("sinks config: a bad shared field is the same error on every sink that has it", "[sinks_config]") {
+    ::setenv("MW_TEST_TOKEN", "abc", 1);
+    // Each sink's required keys, two lines, so the bad line is always line 5.
+    const std::vector<std::pair<std::string, std::string>> sinks{
+        {"hec", "    url: http://x\n    token_env: MW_TEST_TOKEN\n"},
+        {"bulk", "    url: http://x\n    api_key_env: MW_TEST_TOKEN\n"},
+        {"syslog", "    host: h\n    transport: tls\n"},
+        {"file", "    path: /a\n    keep: 1\n"},
+        {"stdout", "    name: out\n    format: ecs\n"},
+    };
+    for (const auto& [type, required] : sinks) {
+        const std::string head = "sinks:\n  - type: " + type + "\n" + required;
+        const std::string name = type == "stdout" ? "out" : type;
+        INFO("sink " << type);
+        CHECK(parse_error(head + "    batch: {max_events: 0}\n") ==
+              "cfg.yaml:5:25: sinks[0] (" + name + "): `max_events` must be at least 1");
+        CHECK(parse_error(head + "    batch: {max_bytes: 10}\n") ==
+              "cfg.yaml:5:24: sinks[0] (" + name + "): `max_bytes` must be at least 1024");
+        CHECK(parse_error(head + "    retry: {initial: 0ms}\n") ==
+              "cfg.yaml:5:12: sinks[0] (" + name + "): `initial` must be positive and not above `max`");
+        CHECK(parse_error(head + "    retry: {initial: soon}\n") ==
+              "cfg.yaml:5:22: sinks[0] (" + name + "): `initial`: 'soon' is not a duration (a number then ms, s, m "
+                                                   "or h)");
+        if (type == "file" || type == "stdout") {
+            CHECK(parse_error(head + "    timeout: 5s\n") ==
+                  "cfg.yaml:5:5: sinks[0] (" + name + "): unknown key `timeout` in `" + type + " sink`");
+            continue;
+        }
+        CHECK(parse_error(head + "    timeout: 5\n") ==
+              "cfg.yaml:5:14: sinks[0] (" + name + "): `timeout`: '5' needs a unit: ms, s, m or h");
+        CHECK(parse_error(head + "    tls: {cert_file: /c}\n") ==
+              "cfg.yaml:5:10: sinks[0] (" + name + "): `cert_file` and `key_file` go together (mutual TLS needs both)");
+    }
+}
