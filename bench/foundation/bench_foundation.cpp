@@ -37,48 +37,11 @@
 #include "pipeline/pipeline.hpp"
 #include "policy/compile.hpp"
 #include "policy/parser.hpp"
+#include "pipeline_bench.hpp"
 #include "process/process_table.hpp"
-#include "record_builder.hpp"
 #include "ring_buffer.hpp"
 #include "sensors.hpp"
 #pragma GCC diagnostic pop
-
-// ---- allocation counter: every global operator new, counted only while measuring ----------
-// GCC pairs the inlined malloc/free of these replacements with new/delete call sites and
-// warns; both sides of every pair below are malloc/free, so the pairing is correct.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-namespace {
-std::atomic<bool> g_count_allocs{false};
-std::atomic<std::uint64_t> g_allocs{0};
-
-void* counted_alloc(std::size_t n, std::size_t align = 0) {
-    if (g_count_allocs.load(std::memory_order_relaxed)) g_allocs.fetch_add(1, std::memory_order_relaxed);
-    if (n == 0) n = 1;
-    if (align > alignof(std::max_align_t)) return std::aligned_alloc(align, (n + align - 1) / align * align);
-    return std::malloc(n);
-}
-}  // namespace
-
-void* operator new(std::size_t n) {
-    if (void* p = counted_alloc(n)) return p;
-    throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return ::operator new(n); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void* operator new(std::size_t n, std::align_val_t a) {
-    if (void* p = counted_alloc(n, static_cast<std::size_t>(a))) return p;
-    throw std::bad_alloc();
-}
-void* operator new[](std::size_t n, std::align_val_t a) { return ::operator new(n, a); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -96,18 +59,12 @@ struct Options {
     bool open_cache = true;          // the kernel's allowed-open verdict cache (sensors)
 };
 
-std::uint64_t now_ns(clockid_t clock) {
-    timespec ts{};
-    ::clock_gettime(clock, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-double median(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+// Shared with bench/encoder's bench_pipeline (bench/pipeline_bench.hpp).
+using bench::median;
+using bench::now_ns;
+using bench::NullScope;
+using bench::parse_policy;
+using bench::policy_text;
 
 // Failed correctness checks (not missed targets): the exit code of the run.
 int g_failed_checks = 0;
@@ -285,11 +242,6 @@ struct RecordTap {
     }
 };
 
-struct NullScope final : TaskScope {
-    void watch(std::uint32_t, std::uint32_t) override {}
-    void unwatch(std::uint32_t) override {}
-};
-
 struct SensorScope final : TaskScope {
     sensors::Sensors& s;
     explicit SensorScope(sensors::Sensors& sensors) : s(sensors) {}
@@ -300,35 +252,6 @@ struct SensorScope final : TaskScope {
     }
     void unwatch(std::uint32_t pid) override { (void)s.unmark_task(pid); }
 };
-
-std::string policy_text(const std::string& allowed_dir, bool audit_all) {
-    return fmt::format(R"(apiVersion: modelwarden/v1
-kind: WorkloadPolicy
-metadata: {{name: bench-workload, owner: bench}}
-spec:
-  mode: monitor
-  audit_all: {}
-  selector:
-    executable: ["/nonexistent/mw-bench-workload"]
-  process:
-    exec: {{allow: [], action: alert}}
-  files:
-    read: {{allow: ["{}/**"], action: alert}}
-    write: {{allow: ["/nonexistent/out/**"], action: alert}}
-  models:
-    dirs: ["{}"]
-)",
-                       audit_all ? "true" : "false", allowed_dir, allowed_dir);
-}
-
-std::optional<policy::PolicySet> parse_policy(const std::string& text) {
-    auto report = policy::parse_policy_text(text, "bench-policy.yaml");
-    if (!report.ok()) {
-        for (const auto& d : report.errors) spdlog::error("bench: policy: {}", d.str());
-        return std::nullopt;
-    }
-    return std::move(report.policies);
-}
 
 bool load_policy(sensors::Sensors& s, const policy::PolicySet& set) {
     auto compiled = policy::compile_policy_set(set);
@@ -519,9 +442,7 @@ void pipeline_throughput(const Options& opt, const std::string& allowed_dir, con
         ++g_failed_checks;
         return;
     }
-    ProcessTableConfig tc;
-    tc.proc_root = "/nonexistent-proc";  // synthetic pids: never read the real /proc
-    ProcessTable table(tc);
+    ProcessTable table(bench::table_config());
     NullScope scope;
     HostInfo host = gather_host_info();
     EcsEncoder encoder(host, make_agent_info(host, "bench"));
@@ -536,80 +457,25 @@ void pipeline_throughput(const Options& opt, const std::string& allowed_dir, con
     pipeline.set_policies(&*policies);
     pipeline.set_clock_offset(host.boot_to_realtime_ns);
 
-    const std::uint32_t pid = 4242, ppid = 4241;
-    const std::uint64_t start = 1'000'000'000;
-    auto header = [&](mw_event_header& h) {
-        h.pid = pid;
-        h.tid = pid;
-        h.ppid = ppid;
-        h.workload_id = 1;
-        h.start_time_ns = start;
-        h.timestamp_ns = start + 5000;
-        std::memcpy(h.comm, "python3", 8);
-    };
-    test::RecordBuilder b;
-    {
-        auto& ev = b.start<mw_exec_event>(MW_EVENT_PROCESS_EXEC);
-        header(ev.hdr);
-        const auto f = b.add_string("/usr/bin/python3.11");
-        const auto a = b.add_args({"python3", "serve.py", "--model", "/opt/models/resnet.pt"});
-        const auto c = b.add_string("/srv/model");
-        auto& body = b.body<mw_exec_event>();
-        body.filename_len = f;
-        body.args_len = a;
-        body.cwd_len = c;
-        body.argc = 4;
-        pipeline.on_record(b.finish());
-    }
-    // 16 distinct records per kind, stored 8-byte aligned as the ring buffer hands them out.
-    auto build = [&](bool alert) {
-        std::vector<std::vector<std::uint64_t>> recs;
-        for (int i = 0; i < 16; ++i) {
-            auto& ev = b.start<mw_file_event>(MW_EVENT_FILE_OPEN);
-            header(ev.hdr);
-            ev.hdr.timestamp_ns += static_cast<std::uint64_t>(i) * 1000;
-            ev.result = 3;
-            ev.open_flags = O_RDONLY | O_CLOEXEC;
-            const std::string path = alert ? fmt::format("/etc/ssl/private/key-{:02}.pem", i)
-                                           : fmt::format("{}/shard-{:05}-of-00016.safetensors", allowed_dir, i);
-            b.body<mw_file_event>().path_len = b.add_string(path);
-            auto bytes = b.finish();
-            std::vector<std::uint64_t> store((bytes.size() + 7) / 8);
-            std::memcpy(store.data(), bytes.data(), bytes.size());
-            recs.push_back(std::move(store));
-            recs.back().push_back(bytes.size());  // last word: the record's size
-        }
-        return recs;
-    };
+    bench::feed_exec(pipeline);
 
     fmt::print("\n### user-space pipeline: record bytes -> decode -> process table -> policy -> ECS JSON -> "
                "JsonLinesWriter (/dev/null)\n\n");
     fmt::print("| events | median events/s (one core, CPU time) | wall events/s | allocations/event | line bytes | "
                "target |\n|---|---|---|---|---|---|\n");
     for (bool alert : {false, true}) {
-        const auto recs = build(alert);
-        auto feed = [&](int n) {
-            for (int i = 0; i < n; ++i) {
-                const auto& r = recs[static_cast<std::size_t>(i) & 15];
-                pipeline.on_record({reinterpret_cast<const std::byte*>(r.data()), static_cast<std::size_t>(r.back())});
-            }
-        };
-        feed(20'000);  // warm: buffers reach their final capacity
+        const auto recs = bench::open_records(alert, allowed_dir);
+        bench::feed(pipeline, recs, 20'000);  // warm: buffers reach their final capacity
         std::vector<double> cpu_rate, wall_rate;
         std::uint64_t allocs = 0, total = 0;
         const auto ev0 = router.stats().events, al0 = router.stats().alerts, lines0 = (*writer)->stats().lines;
         const auto bytes0 = (*writer)->stats().bytes;
         for (int rep = 0; rep < opt.pipeline_reps; ++rep) {
-            const std::uint64_t a0 = g_allocs.load();
-            const std::uint64_t c0 = now_ns(CLOCK_THREAD_CPUTIME_ID), w0 = now_ns(CLOCK_MONOTONIC);
-            g_count_allocs.store(true);
-            feed(opt.pipeline_events);
-            g_count_allocs.store(false);
-            const std::uint64_t c1 = now_ns(CLOCK_THREAD_CPUTIME_ID), w1 = now_ns(CLOCK_MONOTONIC);
-            allocs += g_allocs.load() - a0;
+            const auto sample = bench::measure(pipeline, recs, opt.pipeline_events);
+            allocs += sample.allocs;
             total += static_cast<std::uint64_t>(opt.pipeline_events);
-            cpu_rate.push_back(opt.pipeline_events * 1e9 / static_cast<double>(c1 - c0));
-            wall_rate.push_back(opt.pipeline_events * 1e9 / static_cast<double>(w1 - w0));
+            cpu_rate.push_back(sample.cpu_rate);
+            wall_rate.push_back(sample.wall_rate);
         }
         (void)(*writer)->flush();
         const auto events = router.stats().events - ev0, alerts = router.stats().alerts - al0;
@@ -639,7 +505,7 @@ void pipeline_throughput(const Options& opt, const std::string& allowed_dir, con
     Pipeline paced(table, scope, file_router);
     paced.set_policies(&*policies);
     paced.set_clock_offset(host.boot_to_realtime_ns);
-    const auto recs = build(false);
+    const auto recs = bench::open_records(false, allowed_dir);
     constexpr std::size_t kSlotWords = 32;                       // 256 bytes
     const std::size_t capacity = (16u << 20) / (kSlotWords * 8);  // 65,536 records
     std::vector<std::uint64_t> slots(capacity * kSlotWords);
