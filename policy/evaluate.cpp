@@ -140,7 +140,9 @@ Verdict evaluate_open(const WorkloadPolicy& w, std::string_view path, bool write
         if (allowed_by(w.write_set, w.write.allow, path, self_pid)) return {};
         return finding(w, RuleKind::file_write_not_allowed, w.write.action);
     }
-    if (!w.models.dirs.empty() && is_model_file(path) && !under_model_dirs(w, path))
+    // under_model_dirs first: a prefix compare that settles the common case (a server reading
+    // its own models) before the extension check.
+    if (!w.models.dirs.empty() && !under_model_dirs(w, path) && is_model_file(path))
         return finding(w, RuleKind::model_outside_dirs, w.read.action);
     if (allowed_by(w.read_set, w.read.allow, path, self_pid)) return {};
     return finding(w, RuleKind::file_read_not_allowed, w.read.action);
