@@ -16,25 +16,99 @@ char LICENSE[] SEC("license") = "GPL";
 #define MW_SECCOMP_MODE_DEAD 3 /* set by __seccomp_filter before it kills the task */
 #define MW_MAX_ERRNO 4095
 
-static __always_inline void mw_learn(struct mw_task_state *state, long id)
+static __always_inline void mw_set_bit(struct mw_syscall_bitmap *seen, long id)
+{
+	__u64 bit = 1ull << (id & 63);
+
+	/* Read first: after warm-up every bit is set and no CPU dirties the shared line. */
+	if (!(seen->words[(id >> 6) & (MW_SYSCALL_BITMAP_WORDS - 1)] & bit))
+		__sync_fetch_and_or(&seen->words[(id >> 6) & (MW_SYSCALL_BITMAP_WORDS - 1)], bit);
+}
+
+static __always_inline void mw_learn(struct mw_task_state *state, __u32 tgid, long id)
 {
 	struct mw_syscall_bitmap *seen;
 	__u32 workload_id = state->workload_id;
-	__u64 bit;
 
-	if (id < 0 || id >= MW_SYSCALL_BITMAP_WORDS * 64 || workload_id >= MW_MAX_WORKLOADS)
-		return; /* provisional tasks: the set belongs to a confirmed workload only */
+	if (id < 0 || id >= MW_SYSCALL_BITMAP_WORDS * 64)
+		return;
 	if ((state->flags & MW_TASK_SKIP_FIRST_EXEC) && id == MW_NR_EXECVE) {
 		state->flags &= ~MW_TASK_SKIP_FIRST_EXEC; /* only this task writes its entry now */
 		return;
 	}
-	seen = bpf_map_lookup_elem(&seccomp_syscalls, &workload_id);
-	if (!seen)
+	if (workload_id == MW_WORKLOAD_PENDING) {
+		/* Not confirmed yet, but ld.so and libc start-up happen now, and a profile without
+		 * them kills the server at its first instruction: keep them per process until user
+		 * space confirms the workload (or not) and moves them. */
+		seen = bpf_map_lookup_elem(&seccomp_pending_syscalls, &tgid);
+		if (!seen) {
+			struct mw_syscall_bitmap empty = {};
+
+			/* NOEXIST: another thread of the process may have created it meanwhile. */
+			bpf_map_update_elem(&seccomp_pending_syscalls, &tgid, &empty, BPF_NOEXIST);
+			seen = bpf_map_lookup_elem(&seccomp_pending_syscalls, &tgid);
+			if (!seen)
+				return;
+		}
+		mw_set_bit(seen, id);
 		return;
-	bit = 1ull << (id & 63);
-	/* Read first: after warm-up every bit is set and no CPU dirties the shared line. */
-	if (!(seen->words[(id >> 6) & (MW_SYSCALL_BITMAP_WORDS - 1)] & bit))
-		__sync_fetch_and_or(&seen->words[(id >> 6) & (MW_SYSCALL_BITMAP_WORDS - 1)], bit);
+	}
+	if (workload_id >= MW_MAX_WORKLOADS)
+		return;
+	seen = bpf_map_lookup_elem(&seccomp_syscalls, &workload_id);
+	if (seen)
+		mw_set_bit(seen, id);
+}
+
+/* Syscall registers by hand: libbpf 1.1 has no PT_REGS_PARM6_CORE_SYSCALL. Valid at sys_enter
+ * and sys_exit alike (arm64 keeps the first argument in orig_x0 once x0 holds the result). */
+static __always_inline void mw_syscall_args(struct mw_seccomp_event *ev, struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+	ev->args[0] = BPF_CORE_READ(regs, di);
+	ev->args[1] = BPF_CORE_READ(regs, si);
+	ev->args[2] = BPF_CORE_READ(regs, dx);
+	ev->args[3] = BPF_CORE_READ(regs, r10);
+	ev->args[4] = BPF_CORE_READ(regs, r8);
+	ev->args[5] = BPF_CORE_READ(regs, r9);
+#elif defined(__TARGET_ARCH_arm64)
+	ev->args[0] = BPF_CORE_READ(regs, orig_x0);
+	ev->args[1] = BPF_CORE_READ(regs, regs[1]);
+	ev->args[2] = BPF_CORE_READ(regs, regs[2]);
+	ev->args[3] = BPF_CORE_READ(regs, regs[3]);
+	ev->args[4] = BPF_CORE_READ(regs, regs[4]);
+	ev->args[5] = BPF_CORE_READ(regs, regs[5]);
+#endif
+}
+
+/* A filtered task in a cgroup whose profile logs instead of blocking (`exec --seccomp` with
+ * action log registered it): a syscall outside the profile runs, so report it here, once,
+ * at its entry. True when it was reported: such a syscall is not learned either, or one
+ * logging window would grow the profile by exactly what it flagged. */
+static __always_inline bool mw_report_logged(const struct mw_task_state *state, struct pt_regs *regs, long id)
+{
+	struct mw_syscall_bitmap *allowed;
+	struct mw_seccomp_event *ev;
+	__u64 cgroup_id;
+
+	if (id < 0 || id >= MW_SYSCALL_BITMAP_WORDS * 64)
+		return false;
+	cgroup_id = bpf_get_current_cgroup_id();
+	allowed = bpf_map_lookup_elem(&seccomp_log_profiles, &cgroup_id);
+	if (!allowed)
+		return false;
+	if (allowed->words[(id >> 6) & (MW_SYSCALL_BITMAP_WORDS - 1)] & (1ull << (id & 63)))
+		return false;
+	ev = mw_record_scratch();
+	if (!ev)
+		return true;
+	mw_fill_header(&ev->hdr, MW_EVENT_SECCOMP, state->flags & MW_FLAG_PROVISIONAL, state->workload_id);
+	ev->syscall_nr = (__u32)id;
+	mw_syscall_args(ev, regs);
+	ev->result = 0; /* not run yet */
+	ev->action = MW_SECCOMP_LOG;
+	mw_submit(ev, sizeof(*ev));
+	return true;
 }
 
 /* True when this CPU last found this very process (same tgid, same image, same tick)
@@ -78,19 +152,21 @@ int BPF_PROG(handle_seccomp_enter, struct pt_regs *regs, long id)
 			}
 			return 0;
 		}
-		mw_learn(state, id);
+		mw_learn(state, pid_tgid >> 32, id);
 		return 0;
 	}
 	state = mw_watched(pid_tgid >> 32);
 	if (!state)
 		return 0;
-	if (seccomp_learn)
-		mw_learn(state, id);
-	if (!seccomp_violations)
-		return 0;
 	task = bpf_get_current_task_btf();
-	if (BPF_CORE_READ(task, seccomp.mode) != MW_SECCOMP_MODE_FILTER)
+	if (BPF_CORE_READ(task, seccomp.mode) != MW_SECCOMP_MODE_FILTER) {
+		if (seccomp_learn)
+			mw_learn(state, pid_tgid >> 32, id);
 		return 0;
+	}
+	if (!mw_report_logged(state, regs, id) && seccomp_learn)
+		mw_learn(state, pid_tgid >> 32, id);
+	/* Also for a logged syscall: it runs, and its exit must pair with this entry. */
 	entered = (__u64)id + 1;
 	bpf_map_update_elem(&seccomp_entered, &pid_tgid, &entered, BPF_ANY);
 	return 0;
@@ -98,7 +174,7 @@ int BPF_PROG(handle_seccomp_enter, struct pt_regs *regs, long id)
 
 /* A filtered task's syscall that reaches sys_exit without a sys_enter was skipped by
  * seccomp: RET_ERRNO (return value already -errno), RET_KILL_* (mode DEAD, SIGSYS on the
- * way back to user space), TRAP/TRACE. RET_LOG lets the syscall run and is not seen here.
+ * way back to user space), TRAP/TRACE. RET_LOG lets the syscall run: mw_report_logged.
  * fexit on __secure_computing would be cheaper, but tracing attach is refused here. */
 SEC("raw_tp/sys_exit")
 int BPF_PROG(handle_seccomp_exit, struct pt_regs *regs, long ret)
@@ -139,22 +215,7 @@ int BPF_PROG(handle_seccomp_exit, struct pt_regs *regs, long ret)
 		return 0;
 	mw_fill_header(&ev->hdr, MW_EVENT_SECCOMP, state->flags & MW_FLAG_PROVISIONAL, state->workload_id);
 	ev->syscall_nr = (__u32)nr;
-	/* Syscall registers by hand: libbpf 1.1 has no PT_REGS_PARM6_CORE_SYSCALL. */
-#if defined(__TARGET_ARCH_x86)
-	ev->args[0] = BPF_CORE_READ(regs, di);
-	ev->args[1] = BPF_CORE_READ(regs, si);
-	ev->args[2] = BPF_CORE_READ(regs, dx);
-	ev->args[3] = BPF_CORE_READ(regs, r10);
-	ev->args[4] = BPF_CORE_READ(regs, r8);
-	ev->args[5] = BPF_CORE_READ(regs, r9);
-#elif defined(__TARGET_ARCH_arm64)
-	ev->args[0] = BPF_CORE_READ(regs, orig_x0); /* x0 already holds the return value */
-	ev->args[1] = BPF_CORE_READ(regs, regs[1]);
-	ev->args[2] = BPF_CORE_READ(regs, regs[2]);
-	ev->args[3] = BPF_CORE_READ(regs, regs[3]);
-	ev->args[4] = BPF_CORE_READ(regs, regs[4]);
-	ev->args[5] = BPF_CORE_READ(regs, regs[5]);
-#endif
+	mw_syscall_args(ev, regs);
 	ev->result = ret;
 	if (mode == MW_SECCOMP_MODE_DEAD)
 		ev->action = MW_SECCOMP_KILL;

@@ -26,6 +26,7 @@
 #include "daemon/model_gates.hpp"
 #include "daemon/operations.hpp"
 #include "seccomp/learn.hpp"
+#include "seccomp/log_profiles.hpp"
 #include "modelgate/model_gate.hpp"
 #include "pin_dir.hpp"
 #include "daemon/policy_store.hpp"
@@ -261,6 +262,12 @@ int run_agent(const RunOptions& options) {
         spdlog::error("sensors: attach: {}", r.error().message);
         return 1;
     }
+    // ---- seccomp (issue 7): `exec --seccomp` with a log profile registers its cgroup here ----
+    if (config.seccomp_violations) {
+        if (auto r = sensors.pin_seccomp_log_profiles(seccomp::kLogProfilesPin); !r)
+            spdlog::warn("seccomp: logged syscalls will not be reported: {}", r.error().message);
+    }
+    // ---- end seccomp ----
     // Attached first, then marked: a process that forks between the /proc scan and the
     // marking is still caught, because the kernel already propagates marks at fork.
     const std::size_t marked = mark_running_workloads(sensors, table, store.current()->policies);

@@ -1,5 +1,6 @@
 // exec under a profile: cgroup placement, NO_NEW_PRIVS, libseccomp filter, pinned execve.
 #include "seccomp/apply.hpp"
+#include "seccomp/log_profiles.hpp"
 
 #include "policy/parser.hpp"
 #include "syscalls/syscall_table.hpp"
@@ -260,6 +261,17 @@ Result<void> exec_confined(const ExecOptions& options)
         auto placed = cgroup_path.empty() ? enter_cgroup(options.cgroup) : enter_cgroup_path(cgroup_path);
         if (!placed) return placed.error();
         spdlog::info("seccomp: moved into cgroup {} (id {})", placed->path, placed->id);
+        if (logs_syscalls(*profile)) {
+            // RET_LOG lets the syscall run: the agent reports it from sys_enter by cgroup.
+            auto registered = register_log_profile(*profile, placed->id);
+            if (!registered) return registered.error();
+            if (!*registered)
+                spdlog::warn("seccomp: no agent pinned {}: logged syscalls of {} will not be reported",
+                             kLogProfilesPin, placed->path);
+        }
+    } else if (logs_syscalls(*profile)) {
+        spdlog::warn("seccomp: a log profile without --cgroup or --policy: logged syscalls are not reported "
+                     "(the agent finds the profile by the server's own cgroup)");
     }
     // Without NO_NEW_PRIVS an unprivileged caller cannot install a filter, and a setuid
     // binary exec'd later could shed it; with it, the filter is inherited for good.

@@ -116,7 +116,8 @@ Sensors::Sensors(Sensors&& other) noexcept
     : skel_(std::exchange(other.skel_, nullptr)), loaded_(other.loaded_), disabled_(std::move(other.disabled_)),
       config_(std::move(other.config_)), cgroup_links_(std::move(other.cgroup_links_)),
       adopted_maps_(other.adopted_maps_), replaced_links_(other.replaced_links_), keep_pins_(other.keep_pins_),
-      open_cache_wanted_(other.open_cache_wanted_), open_cache_active_(other.open_cache_active_)
+      open_cache_wanted_(other.open_cache_wanted_), open_cache_active_(other.open_cache_active_),
+      early_syscalls_(std::move(other.early_syscalls_)), log_profiles_pin_(std::exchange(other.log_profiles_pin_, {}))
 {
     other.cgroup_links_.clear();
 }
@@ -137,6 +138,8 @@ Sensors& Sensors::operator=(Sensors&& other) noexcept
         keep_pins_ = other.keep_pins_;
         open_cache_wanted_ = other.open_cache_wanted_;
         open_cache_active_ = other.open_cache_active_;
+        early_syscalls_ = std::move(other.early_syscalls_);
+        log_profiles_pin_ = std::exchange(other.log_profiles_pin_, {});
     }
     return *this;
 }
@@ -145,6 +148,7 @@ Sensors::~Sensors()
 {
     // A pinned link stays attached after its fd closes: that is the fail-safe.
     if (skel_ && !keep_pins_) (void)unpin();
+    unpin_seccomp_log_profiles();  // exec's registrations die with the programs that read them
     for (auto* l : cgroup_links_) bpf_link__destroy(l);
     if (skel_) mw_bpf__destroy(skel_);
 }
@@ -244,7 +248,13 @@ Result<void> Sensors::clear(bpf_map* map, std::size_t key_size, const char* what
 
 Result<void> Sensors::mark_task(std::uint32_t tgid, const mw_task_state& state)
 {
-    return update(skel_->maps.watched_tasks, &tgid, sizeof tgid, &state, sizeof state, "mark task");
+    if (auto r = update(skel_->maps.watched_tasks, &tgid, sizeof tgid, &state, sizeof state, "mark task"); !r)
+        return r;
+    // State first, then the pending entry: from here on the kernel learns into the workload,
+    // and a bit it still adds to a recreated pending entry is picked up by the sweep.
+    if (config_.learn_syscalls && state.workload_id < MW_MAX_WORKLOADS)
+        return adopt_pending_syscalls(tgid, state.workload_id);
+    return {};
 }
 
 Result<void> Sensors::unmark_task(std::uint32_t tgid)
@@ -252,6 +262,11 @@ Result<void> Sensors::unmark_task(std::uint32_t tgid)
     if (!loaded_) return make_error("sensors: unmark task before load()", EINVAL);
     int err = bpf_map__delete_elem(skel_->maps.watched_tasks, &tgid, sizeof tgid, 0);
     if (err && err != -ENOENT) return errno_error(fmt::format("cannot unmark task {}", tgid), err);
+    if (config_.learn_syscalls) {
+        // Not a workload after all: what it did while pending belongs to nobody.
+        err = bpf_map__delete_elem(skel_->maps.seccomp_pending_syscalls, &tgid, sizeof tgid, 0);
+        if (err && err != -ENOENT) return errno_error(fmt::format("cannot drop pending syscalls of {}", tgid), err);
+    }
     return {};
 }
 
@@ -345,16 +360,54 @@ Result<DropCounters> Sensors::read_drop_counters() const
     return out;
 }
 
-Result<mw_syscall_bitmap> Sensors::read_syscall_bitmap(std::uint32_t workload_id) const
+Result<void> Sensors::adopt_pending_syscalls(std::uint32_t tgid, std::uint32_t workload_id)
+{
+    mw_syscall_bitmap pending{};
+    int err = bpf_map__lookup_and_delete_elem(skel_->maps.seccomp_pending_syscalls, &tgid, sizeof tgid, &pending,
+                                              sizeof pending, 0);
+    if (err == -ENOENT) return {};
+    if (err) return errno_error(fmt::format("cannot move pending syscalls of {}", tgid), err);
+    if (early_syscalls_.empty()) early_syscalls_.resize(MW_MAX_WORKLOADS);
+    for (int w = 0; w < MW_SYSCALL_BITMAP_WORDS; ++w) early_syscalls_[workload_id].words[w] |= pending.words[w];
+    return {};
+}
+
+Result<void> Sensors::sweep_pending_syscalls()
+{
+    // Collect first: deleting while iterating restarts the walk on hash maps.
+    std::vector<std::uint32_t> tgids;
+    std::uint32_t key = 0, next = 0;
+    const void* prev = nullptr;
+    while (bpf_map__get_next_key(skel_->maps.seccomp_pending_syscalls, prev, &next, sizeof next) == 0) {
+        tgids.push_back(next);
+        key = next;
+        prev = &key;
+    }
+    for (auto tgid : tgids) {
+        mw_task_state state{};
+        // Unwatched: a pending process that exited or was dropped; the LRU ages it out.
+        if (bpf_map__lookup_elem(skel_->maps.watched_tasks, &tgid, sizeof tgid, &state, sizeof state, 0) != 0) continue;
+        if (state.workload_id >= MW_MAX_WORKLOADS) continue;  // still pending
+        if (auto r = adopt_pending_syscalls(tgid, state.workload_id); !r) return r;
+    }
+    return {};
+}
+
+Result<mw_syscall_bitmap> Sensors::read_syscall_bitmap(std::uint32_t workload_id)
 {
     mw_syscall_bitmap bitmap{};
     if (!loaded_) return make_error("sensors: read_syscall_bitmap before load()", EINVAL);
     if (workload_id >= MW_MAX_WORKLOADS)
         return make_error(fmt::format("sensors: workload id {} >= {}", workload_id, MW_MAX_WORKLOADS), EINVAL);
+    if (config_.learn_syscalls) {
+        if (auto r = sweep_pending_syscalls(); !r) return r.error();
+    }
     if (int err = bpf_map__lookup_elem(skel_->maps.seccomp_syscalls, &workload_id, sizeof workload_id, &bitmap,
                                        sizeof bitmap, 0);
         err)
         return errno_error(fmt::format("cannot read seccomp_syscalls for workload {}", workload_id), err);
+    if (!early_syscalls_.empty())
+        for (int w = 0; w < MW_SYSCALL_BITMAP_WORDS; ++w) bitmap.words[w] |= early_syscalls_[workload_id].words[w];
     return bitmap;
 }
 
@@ -362,9 +415,55 @@ Result<void> Sensors::clear_syscall_bitmap(std::uint32_t workload_id)
 {
     if (workload_id >= MW_MAX_WORKLOADS)
         return make_error(fmt::format("sensors: workload id {} >= {}", workload_id, MW_MAX_WORKLOADS), EINVAL);
+    if (!early_syscalls_.empty()) early_syscalls_[workload_id] = mw_syscall_bitmap{};
     mw_syscall_bitmap empty{};
     return update(skel_->maps.seccomp_syscalls, &workload_id, sizeof workload_id, &empty, sizeof empty,
                   "clear syscall bitmap");
+}
+
+Result<std::size_t> Sensors::pending_syscall_entries() const
+{
+    if (!loaded_) return make_error("sensors: pending_syscall_entries before load()", EINVAL);
+    std::size_t n = 0;
+    std::uint32_t key = 0, next = 0;
+    const void* prev = nullptr;
+    while (bpf_map__get_next_key(skel_->maps.seccomp_pending_syscalls, prev, &next, sizeof next) == 0) {
+        ++n;
+        key = next;
+        prev = &key;
+    }
+    return n;
+}
+
+Result<void> Sensors::pin_seccomp_log_profiles(const std::string& path)
+{
+    if (!loaded_) return make_error("sensors: pin_seccomp_log_profiles before load()", EINVAL);
+    // A pin left by an agent that was killed names a map no program reads any more.
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+        return errno_error(fmt::format("cannot remove the stale pin {}", path), -errno);
+    if (int err = bpf_obj_pin(bpf_map__fd(skel_->maps.seccomp_log_profiles), path.c_str()); err)
+        return errno_error(fmt::format("cannot pin seccomp_log_profiles at {}", path), -errno);
+    log_profiles_pin_ = path;
+    return {};
+}
+
+void Sensors::unpin_seccomp_log_profiles()
+{
+    if (log_profiles_pin_.empty() || !skel_) return;
+    // Only our own map: a newer agent may have replaced the pin meanwhile.
+    int fd = bpf_obj_get(log_profiles_pin_.c_str());
+    if (fd >= 0) {
+        bpf_map_info pinned{}, ours{};
+        __u32 len = sizeof pinned;
+        bool same = bpf_obj_get_info_by_fd(fd, &pinned, &len) == 0;
+        len = sizeof ours;
+        same = same && bpf_obj_get_info_by_fd(bpf_map__fd(skel_->maps.seccomp_log_profiles), &ours, &len) == 0 &&
+               pinned.id == ours.id;
+        ::close(fd);
+        if (same && ::unlink(log_profiles_pin_.c_str()) != 0)
+            spdlog::warn("sensors: cannot unpin {}: {}", log_profiles_pin_, std::strerror(errno));
+    }
+    log_profiles_pin_.clear();
 }
 
 // ---- enforcement: pins, cgroup attachment, atomic policy replacement -----------------

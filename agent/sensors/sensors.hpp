@@ -68,6 +68,8 @@ public:
     Result<void> attach();
 
     // ---- scoping ----
+    // With learning on, a real workload id here also moves what the process did while
+    // MW_WORKLOAD_PENDING (seccomp_pending_syscalls) into that workload's learned set.
     Result<void> mark_task(std::uint32_t tgid, const mw_task_state& state);
     Result<void> unmark_task(std::uint32_t tgid);  // ENOENT is not an error
     Result<mw_task_state> task_state(std::uint32_t tgid) const;  // ENOENT if not watched
@@ -121,9 +123,18 @@ public:
     std::size_t cgroup_links() const { return cgroup_links_.size(); }
 
     // ---- seccomp learning ----
-    // The syscalls the workload's tasks entered since load or the last clear (bit n = nr n).
-    Result<mw_syscall_bitmap> read_syscall_bitmap(std::uint32_t workload_id) const;
+    // The syscalls the workload's tasks entered since load or the last clear (bit n = nr n),
+    // including those they made before user space confirmed them. Not const: it first moves
+    // pending entries of tgids confirmed meanwhile (a bit set in the race with mark_task).
+    Result<mw_syscall_bitmap> read_syscall_bitmap(std::uint32_t workload_id);
     Result<void> clear_syscall_bitmap(std::uint32_t workload_id);
+    // Pending (unconfirmed) process entries, for tests and diagnostics.
+    Result<std::size_t> pending_syscall_entries() const;
+    // Pins seccomp_log_profiles at `path` (replacing a stale pin) so `modelwarden exec` with
+    // a log profile can register cgroup id -> allowed syscalls; unpin_seccomp_log_profiles
+    // removes it if it is still this agent's.
+    Result<void> pin_seccomp_log_profiles(const std::string& path);
+    void unpin_seccomp_log_profiles();
 
     // Programs switched off at load because their hook does not exist here, with why.
     const std::vector<std::string>& disabled_programs() const { return disabled_; }
@@ -145,6 +156,8 @@ private:
     Result<void> set_open_cache_slot(std::uint32_t slot, std::uint64_t value);
     Result<void> pin_links();
     void prepare_pins();
+    Result<void> adopt_pending_syscalls(std::uint32_t tgid, std::uint32_t workload_id);
+    Result<void> sweep_pending_syscalls();
 
     mw_bpf* skel_ = nullptr;
     bool loaded_ = false;
@@ -156,6 +169,11 @@ private:
     bool keep_pins_ = false;
     bool open_cache_wanted_ = true;
     bool open_cache_active_ = false;
+    // seccomp: bits moved out of seccomp_pending_syscalls, per workload id. Kept here, not
+    // OR-ed into seccomp_syscalls, so user space never read-modify-writes a value the
+    // kernel sets bits in concurrently.
+    std::vector<mw_syscall_bitmap> early_syscalls_;
+    std::string log_profiles_pin_;
 };
 
 }  // namespace mw::sensors

@@ -230,6 +230,28 @@ struct {
 	__type(value, struct mw_syscall_bitmap);
 } seccomp_syscalls SEC(".maps") __weak;
 
+/* tgid -> syscalls a MW_WORKLOAD_PENDING process entered before user space confirmed its
+ * workload (ld.so and libc start-up). Only the kernel sets bits; user space moves an entry
+ * into its own per-workload copy when it confirms the tgid, and deletes it (see
+ * Sensors::mark_task). LRU: processes that never get confirmed age out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MW_MAX_PENDING);
+	__type(key, __u32);
+	__type(value, struct mw_syscall_bitmap);
+} seccomp_pending_syscalls SEC(".maps") __weak;
+
+/* cgroup id -> the syscalls a SECCOMP_RET_LOG profile allows, written by `modelwarden exec`
+ * through a pin the agent makes. RET_LOG lets the syscall run, so sys_exit pairing cannot
+ * see it: sys_enter compares the number with this bitmap instead. */
+#define MW_MAX_SECCOMP_LOG_PROFILES 1024
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MW_MAX_SECCOMP_LOG_PROFILES);
+	__type(key, __u64);
+	__type(value, struct mw_syscall_bitmap);
+} seccomp_log_profiles SEC(".maps") __weak;
+
 /* Switches of the seccomp programs, set at load: learning, violation reports, or both. */
 const volatile __u32 seccomp_learn __weak = 0;
 const volatile __u32 seccomp_violations __weak = 0;

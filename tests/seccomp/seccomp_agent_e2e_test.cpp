@@ -1,7 +1,8 @@
 // e2e through the running agent (root, live kernel): `run --learn-seccomp` learns a real
 // PyTorch server and writes its set at stop; `seccomp generate` makes the profile; the same
 // server runs unchanged under `modelwarden exec --seccomp`; a payload's execve, ptrace and
-// socket(AF_PACKET) under it are exactly one MW-SECCOMP-001 alert each in the agent's output.
+// socket(AF_PACKET) under it are exactly one MW-SECCOMP-001 alert each in the agent's output
+// (blocked under errno, killed under kill_process, run and reported under log).
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
@@ -29,6 +30,7 @@ namespace {
 const std::string kPython = "/usr/bin/python3";  // Debian's, with torch
 const std::string kServer = std::string(MW_WORKLOADS_DIR) + "/model_server.py";
 const std::string kPayload = std::string(MW_SECCOMP_TEST_DIR) + "/payload.py";
+const std::string kPayloadLog = std::string(MW_SECCOMP_TEST_DIR) + "/payload_log.py";
 const std::string kWorkload = "seccomp-agent-e2e";
 
 std::string policy_for(const std::string& tag)
@@ -307,4 +309,52 @@ TEST_CASE("agent: a payload under a kill_process profile dies with SIGSYS and is
     CHECK(at_path(a, "modelwarden.enforcement.action") == "kill");
     CHECK(at_path(a, "modelwarden.workload.name") == kWorkload);
     CHECK(at_path(a, "process.parent.pid") == ::getpid());
+}
+
+TEST_CASE("agent: a payload under a log profile runs its execve and ptrace and each is one logged alert",
+          "[seccomp][e2e][agent]")
+{
+    REQUIRE(::geteuid() == 0);
+    Checkpoint ckpt;
+    TempDir dir;
+    const std::string tag = unique_tag("mw-seccomp-agent-log");
+    learn_with_agent(dir, ckpt.path, tag);
+    const std::string profile = generate(dir, "log");
+    CHECK(read_json(profile).at("defaultAction") == "SCMP_ACT_LOG");
+
+    write_file(dir.file("config.yaml"), config_for(dir));
+    AgentProcess agent(dir, dir.file("policy.yaml"), {"--config", dir.file("config.yaml")});
+    // --policy: the payload's own cgroup, which `exec` registers with the agent's log map.
+    const auto payload = run_child(confined(profile, {kPython, kPayloadLog, "--tag", tag}, dir.file("policy.yaml")));
+    INFO("payload stdout: " << payload.stdout_text);
+    REQUIRE(WIFEXITED(payload.status));
+    CHECK(WEXITSTATUS(payload.status) == 0);  // /bin/true ran and ptrace succeeded: logged, not stopped
+    const auto out = json::parse(payload.stdout_text, nullptr, false);
+    REQUIRE(!out.is_discarded());
+    CHECK(out.at("ptrace") == 0);
+    CHECK(out.at("true_status") == 0);
+    const pid_t child = out.at("child").get<pid_t>();
+
+    const auto events = agent.stop();
+    INFO("agent log:\n" << agent.log());
+    const auto alerts = alerts_with_rule(events, "MW-SECCOMP-001");
+    INFO("seccomp alerts:\n" << dump_alerts(alerts));
+    REQUIRE(alerts.size() == 2);
+    const auto exec = events_of(alerts, child);
+    REQUIRE(exec.size() == 1);
+    CHECK(at_path(exec[0], "modelwarden.syscall.name") == "execve");
+    CHECK(at_path(exec[0], "process.parent.pid") == payload.pid);
+    const auto traced = events_of(alerts, payload.pid);
+    REQUIRE(traced.size() == 1);
+    CHECK(at_path(traced[0], "modelwarden.syscall.name") == "ptrace");
+    CHECK(at_path(traced[0], "modelwarden.syscall.args")[0] == 0);  // PTRACE_TRACEME
+    CHECK(at_path(traced[0], "process.parent.pid") == ::getpid());
+    for (const auto& a : alerts) {
+        CHECK(at_path(a, "modelwarden.workload.name") == kWorkload);
+        CHECK(at_path(a, "modelwarden.enforcement.action") == "log");
+        CHECK(at_path(a, "modelwarden.enforcement.detail") == "seccomp");
+        CHECK(at_path(a, "event.outcome") == "success");
+        CHECK(at_path(a, "process.executable") == kPython);
+        CHECK(at_path(a, "modelwarden.process.cgroup.path") == "/modelwarden/" + kWorkload);
+    }
 }

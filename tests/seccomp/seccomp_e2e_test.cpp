@@ -338,3 +338,141 @@ TEST_CASE("generated filter: clone(CLONE_NEWUSER) is EPERM and clone3 ENOSYS whi
     CHECK(results[2] == 7);
     CHECK(results[3] == 1);
 }
+
+namespace {
+
+// A child driven step by step over two pipes: each byte from the parent runs one step.
+struct SteppedChild {
+    pid_t pid = -1;
+    int to_child = -1;
+    int from_child = -1;
+
+    template <class Steps>
+    explicit SteppedChild(Steps steps)
+    {
+        int down[2], up[2];
+        REQUIRE(::pipe(down) == 0);
+        REQUIRE(::pipe(up) == 0);
+        pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            ::close(down[1]);
+            ::close(up[0]);
+            char c;
+            for (int i = 0; ::read(down[0], &c, 1) == 1; ++i) {
+                steps(i);
+                if (::write(up[1], "d", 1) != 1) ::_exit(98);
+            }
+            ::_exit(0);
+        }
+        ::close(down[0]);
+        ::close(up[1]);
+        to_child = down[1];
+        from_child = up[0];
+    }
+    void step()
+    {
+        REQUIRE(::write(to_child, "s", 1) == 1);
+        char c;
+        REQUIRE(::read(from_child, &c, 1) == 1);
+    }
+    int finish()
+    {
+        ::close(to_child);
+        ::close(from_child);
+        int status = 0;
+        REQUIRE(::waitpid(pid, &status, 0) == pid);
+        return status;
+    }
+};
+
+mw::sensors::Sensors learning_sensors()
+{
+    auto s = mw::sensors::Sensors::open();
+    if (!s) FAIL("open: " << s.error().message);
+    mw::sensors::SensorConfig config;
+    config.learn_syscalls = true;
+    config.ring_buffer_bytes = 256 * 1024;
+    if (auto r = s->configure(config); !r) FAIL("configure: " << r.error().message);
+    if (auto r = s->load(); !r) FAIL("load: " << r.error().message);
+    if (auto r = s->attach(); !r) FAIL("attach: " << r.error().message);
+    return std::move(s).value();
+}
+
+bool has_bit(const mw_syscall_bitmap& b, long nr) { return (b.words[nr / 64] >> (nr % 64)) & 1; }
+
+}  // namespace
+
+TEST_CASE("a pending process's syscalls join its workload's set when user space confirms it", "[seccomp][e2e]")
+{
+    REQUIRE(::geteuid() == 0);
+    auto sensors = learning_sensors();
+    constexpr std::uint32_t kWorkload = 7;
+    REQUIRE(sensors.clear_syscall_bitmap(kWorkload));
+    // sysinfo only while pending, getcpu only once confirmed: neither is in the parent's path.
+    SteppedChild child([](int step) {
+        char info[512];  // >= sizeof(struct sysinfo)
+        unsigned cpu = 0;
+        if (step == 0) ::syscall(SYS_sysinfo, info);
+        if (step == 1) ::syscall(SYS_getcpu, &cpu, nullptr, nullptr);
+    });
+    REQUIRE(sensors.mark_task(static_cast<std::uint32_t>(child.pid), mw_task_state{MW_WORKLOAD_PENDING, 0}));
+    // The learning program's per-CPU "unwatched" memo lives for one tick: let it expire.
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    child.step();
+
+    auto before = sensors.read_syscall_bitmap(kWorkload);
+    REQUIRE(before);
+    CHECK_FALSE(has_bit(*before, SYS_sysinfo));  // not this workload's until confirmed
+    auto pending = sensors.pending_syscall_entries();
+    REQUIRE(pending);
+    CHECK(*pending == 1);
+
+    REQUIRE(sensors.mark_task(static_cast<std::uint32_t>(child.pid), mw_task_state{kWorkload, 0}));
+    pending = sensors.pending_syscall_entries();
+    REQUIRE(pending);
+    CHECK(*pending == 0);  // moved, not copied
+    child.step();
+    CHECK(child.finish() == 0);
+
+    auto after = sensors.read_syscall_bitmap(kWorkload);
+    REQUIRE(after);
+    CHECK(has_bit(*after, SYS_sysinfo));  // made while pending
+    CHECK(has_bit(*after, SYS_read));     // the pipe reads, before and after
+    CHECK(has_bit(*after, SYS_getcpu));   // made once confirmed
+    CHECK_FALSE(has_bit(*after, SYS_execve));
+
+    // A clear forgets the early bits too.
+    REQUIRE(sensors.clear_syscall_bitmap(kWorkload));
+    auto cleared = sensors.read_syscall_bitmap(kWorkload);
+    REQUIRE(cleared);
+    CHECK_FALSE(has_bit(*cleared, SYS_sysinfo));
+}
+
+TEST_CASE("a pending process user space drops takes its syscalls with it", "[seccomp][e2e]")
+{
+    REQUIRE(::geteuid() == 0);
+    auto sensors = learning_sensors();
+    constexpr std::uint32_t kWorkload = 8;
+    REQUIRE(sensors.clear_syscall_bitmap(kWorkload));
+    SteppedChild child([](int step) {
+        char info[512];
+        if (step == 0) ::syscall(SYS_sysinfo, info);
+    });
+    REQUIRE(sensors.mark_task(static_cast<std::uint32_t>(child.pid), mw_task_state{MW_WORKLOAD_PENDING, 0}));
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    child.step();
+    auto pending = sensors.pending_syscall_entries();
+    REQUIRE(pending);
+    CHECK(*pending == 1);
+    REQUIRE(sensors.unmark_task(static_cast<std::uint32_t>(child.pid)));
+    pending = sensors.pending_syscall_entries();
+    REQUIRE(pending);
+    CHECK(*pending == 0);
+    // Confirmed only after it was dropped: what it did while pending is gone, not merged.
+    REQUIRE(sensors.mark_task(static_cast<std::uint32_t>(child.pid), mw_task_state{kWorkload, 0}));
+    CHECK(child.finish() == 0);
+    auto bitmap = sensors.read_syscall_bitmap(kWorkload);
+    REQUIRE(bitmap);
+    CHECK_FALSE(has_bit(*bitmap, SYS_sysinfo));
+}

@@ -2,6 +2,7 @@
 // runtime spec's seccomp schema and this architecture's syscall table), strict parsing
 // errors, diff, systemd drop-in, learned-set JSON, merging and storage.
 #include "seccomp/learned_set.hpp"
+#include "seccomp/log_profiles.hpp"
 #include "seccomp/profile.hpp"
 #include "syscalls/syscall_table.hpp"
 
@@ -13,6 +14,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 using namespace mw::seccomp;
 
@@ -351,4 +353,42 @@ TEST_CASE("generated profile: clone without CLONE_NEWUSER, clone3 ENOSYS, unless
     CHECK(kept->profile.syscalls[0].names ==
           std::vector<std::string>{"clone", "clone3", "exit", "exit_group", "read", "restart_syscall", "rt_sigreturn"});
     CHECK(systemd_dropin(kept->profile, "w").find("RestrictNamespaces") == std::string::npos);
+}
+
+TEST_CASE("log profiles: which profiles log, and the allowed bitmap the agent compares with", "[seccomp]")
+{
+    Profile p;
+    p.default_action = Action::Errno;
+    SyscallRule allowed;
+    allowed.names = {"read", "write"};
+    SyscallRule by_family;  // argument conditions: still allowed in the bitmap
+    by_family.names = {"socket"};
+    by_family.args = {ArgCondition{0, 1, 0, CompareOp::Equal}};
+    SyscallRule enosys;
+    enosys.names = {"clone3"};
+    enosys.action = Action::Errno;
+    p.syscalls = {allowed, by_family, enosys};
+    CHECK_FALSE(logs_syscalls(p));
+    p.default_action = Action::Log;
+    CHECK(logs_syscalls(p));
+    p.default_action = Action::KillProcess;
+    p.syscalls.push_back(SyscallRule{{"ptrace"}, Action::Log, std::nullopt, {}});
+    CHECK(logs_syscalls(p));
+
+    const mw_syscall_bitmap b = allowed_bitmap(p);
+    std::set<std::uint32_t> set_bits;
+    for (std::uint32_t nr = 0; nr < MW_SYSCALL_BITMAP_WORDS * 64; ++nr)
+        if ((b.words[nr / 64] >> (nr % 64)) & 1) set_bits.insert(nr);
+    const std::set<std::uint32_t> want{*mw::syscall_number("read"), *mw::syscall_number("write"),
+                                       *mw::syscall_number("socket")};
+    CHECK(set_bits == want);  // clone3 (errno) and ptrace (log) are not allowed
+}
+
+TEST_CASE("log profiles: registering without an agent's pin is not an error", "[seccomp]")
+{
+    Profile p;
+    p.default_action = Action::Log;
+    auto r = register_log_profile(p, 42, "/nonexistent-dir/mw-no-such-pin");
+    REQUIRE(r);
+    CHECK_FALSE(*r);
 }

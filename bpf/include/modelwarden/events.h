@@ -276,6 +276,7 @@ enum mw_seccomp_action {
 	MW_SECCOMP_ERRNO = 1,       /* SECCOMP_RET_ERRNO: the syscall returned -errno */
 	MW_SECCOMP_KILL = 2,        /* SECCOMP_RET_KILL_*: the task dies with SIGSYS */
 	MW_SECCOMP_OTHER = 3,       /* TRAP / TRACE without tracer / USER_NOTIF */
+	MW_SECCOMP_LOG = 4,         /* SECCOMP_RET_LOG: outside the profile, ran (seen at sys_enter) */
 };
 
 struct mw_seccomp_event {
