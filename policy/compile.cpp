@@ -10,6 +10,8 @@
 #include <map>
 #include <string_view>
 
+#include <fmt/format.h>
+
 namespace mw::policy {
 
 namespace {
@@ -42,6 +44,67 @@ constexpr std::uint32_t kReportBits = MW_PATH_SENSITIVE | MW_PATH_USERSPACE;
 std::uint8_t action_byte(Action a) { return static_cast<std::uint8_t>(a); }
 
 }  // namespace
+
+mw_path_rule_key path_rule_key(std::uint32_t workload_id, std::string_view bytes) {
+    mw_path_rule_key key;
+    std::memset(&key, 0, sizeof key);  // LPM keys compare every byte, padding included
+    key.prefixlen = static_cast<std::uint32_t>(32 + bytes.size() * 8);
+    key.workload_id = htobe32(workload_id);
+    std::memcpy(key.path, bytes.data(), bytes.size());
+    return key;
+}
+
+mw_selector_key selector_key(std::string_view bytes) {
+    mw_selector_key key;
+    std::memset(&key, 0, sizeof key);
+    key.prefixlen = static_cast<std::uint32_t>(bytes.size() * 8);
+    std::memcpy(key.path, bytes.data(), bytes.size());
+    return key;
+}
+
+mw_net_rule_key net_rule_key(std::uint32_t workload_id, std::uint16_t port, const std::uint8_t* addr16,
+                             unsigned prefix_bits) {
+    mw_net_rule_key key;
+    std::memset(&key, 0, sizeof key);
+    key.prefixlen = 32u + 16u + 16u + prefix_bits;
+    key.workload_id = htobe32(workload_id);
+    key.port = htobe16(port);
+    std::memcpy(key.addr, addr16, 16);
+    return key;
+}
+
+Result<mw_path_rule_key> make_path_rule_key(std::uint32_t workload_id, std::string_view path, bool exact) {
+    if (path.empty() || path.front() != '/')
+        return make_error(fmt::format("sensors: path rule '{}' is not absolute", path), EINVAL);
+    if (path.size() + (exact ? 1 : 0) > MW_LPM_PATH_BYTES)
+        return make_error(fmt::format("sensors: path rule '{}' is longer than {} bytes", path, MW_LPM_PATH_BYTES - 1),
+                          ENAMETOOLONG);
+    if (path.find('\0') != std::string_view::npos) return make_error("sensors: path rule contains a NUL byte", EINVAL);
+    std::string bytes(path);
+    if (exact) bytes.push_back('\0');
+    return path_rule_key(workload_id, bytes);
+}
+
+Result<mw_net_rule_key> make_net_rule_key(std::uint32_t workload_id, std::uint16_t port, const std::uint8_t* addr,
+                                          std::size_t addr_len, unsigned prefix_bits) {
+    if (addr_len != 4 && addr_len != 16) return make_error("sensors: net rule address must be 4 or 16 bytes", EINVAL);
+    if (prefix_bits > addr_len * 8)
+        return make_error(fmt::format("sensors: net rule prefix /{} too long", prefix_bits), EINVAL);
+    if (addr_len == 16) return net_rule_key(workload_id, port, addr, prefix_bits);
+    // v4-mapped, as the kernel side looks IPv4 up
+    const auto mapped = v4_mapped(std::span<const std::uint8_t, 4>(addr, 4));
+    return net_rule_key(workload_id, port, mapped.data(), prefix_bits + 96);
+}
+
+Result<mw_selector_key> make_selector_key(std::string_view exe_prefix, bool exact) {
+    if (exe_prefix.empty() || exe_prefix.front() != '/')
+        return make_error(fmt::format("sensors: selector prefix '{}' is not absolute", exe_prefix), EINVAL);
+    if (exe_prefix.size() + (exact ? 1 : 0) > MW_LPM_PATH_BYTES)
+        return make_error(fmt::format("sensors: selector prefix '{}' too long", exe_prefix), ENAMETOOLONG);
+    std::string bytes(exe_prefix);
+    if (exact) bytes.push_back('\0');
+    return selector_key(bytes);
+}
 
 mw_workload_config compile_workload_config(const WorkloadPolicy& w) {
     mw_workload_config c;
@@ -98,9 +161,7 @@ std::vector<PathRuleEntry> compile_path_rules(const WorkloadPolicy& w, std::uint
     for (auto& [bytes, flags] : rules) {
         PathRuleEntry e;
         std::memset(&e, 0, sizeof e);
-        e.key.prefixlen = static_cast<std::uint32_t>(32 + bytes.size() * 8);
-        e.key.workload_id = htobe32(workload_id);
-        std::memcpy(e.key.path, bytes.data(), bytes.size());
+        e.key = path_rule_key(workload_id, bytes);
         e.value.flags = (flags & kReportBits) ? (flags & ~kAllowBits) : flags;
         out.push_back(e);
     }
@@ -112,10 +173,7 @@ std::vector<NetRuleEntry> compile_net_rules(const WorkloadPolicy& w, std::uint32
     for (const auto& ep : w.egress.allow) {
         NetRuleEntry e;
         std::memset(&e, 0, sizeof e);
-        e.key.prefixlen = 32u + 16u + 16u + ep.prefix_len;
-        e.key.workload_id = htobe32(workload_id);
-        e.key.port = htobe16(ep.port);
-        std::memcpy(e.key.addr, ep.addr.data(), 16);
+        e.key = net_rule_key(workload_id, ep.port, ep.addr.data(), ep.prefix_len);
         std::uint32_t proto = ep.protocol == Protocol::tcp   ? MW_NET_ALLOW_TCP
                               : ep.protocol == Protocol::udp ? MW_NET_ALLOW_UDP
                                                              : (MW_NET_ALLOW_TCP | MW_NET_ALLOW_UDP);
@@ -167,8 +225,7 @@ CompiledPolicy compile_policy_set(const PolicySet& set) {
     for (const auto& [bytes, id] : prefixes) {
         SelectorPrefixEntry e;
         std::memset(&e, 0, sizeof e);
-        e.key.prefixlen = static_cast<std::uint32_t>(bytes.size() * 8);
-        std::memcpy(e.key.path, bytes.data(), bytes.size());
+        e.key = selector_key(bytes);
         e.workload_id = id;
         c.selector_prefixes.push_back(e);
     }

@@ -12,9 +12,29 @@
 #include <modelwarden/events.h>
 #pragma GCC diagnostic pop
 
+#include "common/result.hpp"
 #include "policy/model.hpp"
 
 namespace mw::policy {
+
+// Kernel-map keys: the byte layouts the kernel side looks up (big-endian ids, prefix bits).
+// The one place they are built: the compiler below and the agent (models.dirs, tests) use them.
+// `bytes` are the trie bytes as matched: an exact path with its NUL, a prefix ("/usr/" for
+// "/usr/**") without; at most MW_LPM_PATH_BYTES (the compiler truncates before).
+mw_path_rule_key path_rule_key(std::uint32_t workload_id, std::string_view bytes);
+mw_selector_key selector_key(std::string_view bytes);
+// addr16: 16 bytes, network order, IPv4 stored v4-mapped; prefix_bits counts over all 128.
+mw_net_rule_key net_rule_key(std::uint32_t workload_id, std::uint16_t port, const std::uint8_t* addr16,
+                             unsigned prefix_bits);
+
+// Checked builders for input that did not come through the compiler: the path must be
+// absolute, NUL-free and fit; an exact path gets its NUL, a prefix does not.
+Result<mw_path_rule_key> make_path_rule_key(std::uint32_t workload_id, std::string_view path, bool exact);
+// addr: 4 bytes (IPv4, stored v4-mapped) or 16 bytes (IPv6), network order;
+// prefix_bits counts bits of that address (e.g. 8 for 10.0.0.0/8); port 0 = any.
+Result<mw_net_rule_key> make_net_rule_key(std::uint32_t workload_id, std::uint16_t port, const std::uint8_t* addr,
+                                          std::size_t addr_len, unsigned prefix_bits);
+Result<mw_selector_key> make_selector_key(std::string_view exe_prefix, bool exact);
 
 struct PathRuleEntry {
     mw_path_rule_key key;

@@ -7,7 +7,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <spdlog/spdlog.h>
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -54,53 +53,6 @@ std::uint64_t DropCounters::total() const
     std::uint64_t sum = 0;
     for (auto v : by_reason) sum += v;
     return sum;
-}
-
-Result<mw_path_rule_key> make_path_rule_key(std::uint32_t workload_id, std::string_view path, bool exact)
-{
-    mw_path_rule_key key{};
-    std::size_t bytes = path.size() + (exact ? 1 : 0);
-    if (path.empty() || path.front() != '/') return make_error(fmt::format("sensors: path rule '{}' is not absolute", path), EINVAL);
-    if (bytes > MW_LPM_PATH_BYTES)
-        return make_error(fmt::format("sensors: path rule '{}' is longer than {} bytes", path, MW_LPM_PATH_BYTES - 1), ENAMETOOLONG);
-    if (path.find('\0') != std::string_view::npos) return make_error("sensors: path rule contains a NUL byte", EINVAL);
-    key.prefixlen = 32 + 8 * static_cast<std::uint32_t>(bytes);
-    key.workload_id = htonl(workload_id);
-    std::memcpy(key.path, path.data(), path.size());
-    return key;
-}
-
-Result<mw_net_rule_key> make_net_rule_key(std::uint32_t workload_id, std::uint16_t port, const std::uint8_t* addr,
-                                          std::size_t addr_len, unsigned prefix_bits)
-{
-    mw_net_rule_key key{};
-    if (addr_len != 4 && addr_len != 16) return make_error("sensors: net rule address must be 4 or 16 bytes", EINVAL);
-    if (prefix_bits > addr_len * 8) return make_error(fmt::format("sensors: net rule prefix /{} too long", prefix_bits), EINVAL);
-    key.workload_id = htonl(workload_id);
-    key.port = htons(port);
-    if (addr_len == 4) {
-        key.addr[10] = 0xff;  // v4-mapped, as the kernel side looks IPv4 up
-        key.addr[11] = 0xff;
-        std::memcpy(&key.addr[12], addr, 4);
-        prefix_bits += 96;
-    } else {
-        std::memcpy(key.addr, addr, 16);
-    }
-    key.prefixlen = 32 + 16 + 16 + prefix_bits;
-    return key;
-}
-
-Result<mw_selector_key> make_selector_key(std::string_view exe_prefix, bool exact)
-{
-    mw_selector_key key{};
-    std::size_t bytes = exe_prefix.size() + (exact ? 1 : 0);
-    if (exe_prefix.empty() || exe_prefix.front() != '/')
-        return make_error(fmt::format("sensors: selector prefix '{}' is not absolute", exe_prefix), EINVAL);
-    if (bytes > MW_LPM_PATH_BYTES)
-        return make_error(fmt::format("sensors: selector prefix '{}' too long", exe_prefix), ENAMETOOLONG);
-    key.prefixlen = 8 * static_cast<std::uint32_t>(bytes);
-    std::memcpy(key.path, exe_prefix.data(), exe_prefix.size());
-    return key;
 }
 
 Result<Sensors> Sensors::open()

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "common/result.hpp"
+#include "policy/compile.hpp"
 
 #include <modelwarden/events.h>
 
@@ -43,14 +44,10 @@ struct DropCounters {
     std::uint64_t total() const;
 };
 
-// Key builders: the byte layouts the kernel side looks up (big-endian ids, prefix bits).
-// An exact path includes its NUL; a prefix ("/usr/" for "/usr/**") does not.
-Result<mw_path_rule_key> make_path_rule_key(std::uint32_t workload_id, std::string_view path, bool exact);
-// addr: 4 bytes (IPv4, stored v4-mapped) or 16 bytes (IPv6), network order;
-// prefix_bits counts bits of that address (e.g. 8 for 10.0.0.0/8); port 0 = any.
-Result<mw_net_rule_key> make_net_rule_key(std::uint32_t workload_id, std::uint16_t port,
-                                          const std::uint8_t* addr, std::size_t addr_len, unsigned prefix_bits);
-Result<mw_selector_key> make_selector_key(std::string_view exe_prefix, bool exact);
+// Map keys are built where the policy is compiled (policy/compile.hpp): one byte layout.
+using policy::make_net_rule_key;
+using policy::make_path_rule_key;
+using policy::make_selector_key;
 
 class Sensors {
 public:
