@@ -22,6 +22,7 @@ Result<ModelGates> start_model_gates(boost::asio::io_context& io, const policy::
             return make_error(fmt::format("model gate for workload {}: {}", w.name, approver.error().message));
 
         modelgate::GateConfig cfg;
+        cfg.workload = w.name;
         cfg.model_dirs = w.models.dirs;
         cfg.mode = w.mode == policy::Mode::enforce ? modelgate::GateMode::enforce : modelgate::GateMode::monitor;
         // The kernel's watched-task map is the one truth about membership.
@@ -51,6 +52,12 @@ Result<ModelGates> start_model_gates(boost::asio::io_context& io, const policy::
         gates.push_back(std::move(gate).value());
     }
     return gates;
+}
+
+std::vector<GateSeries> model_gate_series(const ModelGates& gates) {
+    std::vector<GateSeries> out;
+    for (const auto& g : gates) out.push_back({g->workload(), &g->stats()});
+    return out;
 }
 
 }  // namespace mw

@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "common/result.hpp"
+#include "metrics/model_gate_metrics.hpp"
 #include "policy/model.hpp"
 
 namespace mw {
@@ -22,5 +23,8 @@ using ModelGates = std::vector<std::unique_ptr<modelgate::ModelGate>>;
 // verify (signature, card) is an error: the agent does not start with a gate it cannot trust.
 Result<ModelGates> start_model_gates(boost::asio::io_context& io, const policy::PolicySet& policies,
                                      sensors::Sensors& sensors, Pipeline& pipeline);
+
+// Each gate's workload and counters, for metrics and status (valid while `gates` lives).
+std::vector<GateSeries> model_gate_series(const ModelGates& gates);
 
 }  // namespace mw

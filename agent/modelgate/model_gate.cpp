@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 
@@ -43,7 +44,8 @@ scanner::Decision refused(std::string reason) {
 }  // namespace
 
 std::optional<scanner::Decision> OpenDecider::quick(const std::string& path,
-                                                    const std::optional<scanner::FileIdentity>& id) const {
+                                                    const std::optional<scanner::FileIdentity>& id,
+                                                    bool* from_cache) const {
     auto rel = std::filesystem::path(path).lexically_normal().lexically_relative(approver_->root()).string();
     // The manifest and its signature are public metadata the server may read.
     if (rel == "manifest.json" || rel == "manifest.json.sig") {
@@ -57,7 +59,9 @@ std::optional<scanner::Decision> OpenDecider::quick(const std::string& path,
         return refused(fmt::format("{} is outside the model directory {}", path, approver_->root().string()));
     if (!approver_->manifest().find(rel)) return refused(fmt::format("{} is not listed in the manifest", rel));
     if (!id) return refused(fmt::format("{}: cannot stat the opened file", rel));
-    return cache_.lookup(*id);
+    auto cached = cache_.lookup(*id);
+    if (from_cache) *from_cache = cached.has_value();
+    return cached;
 }
 
 scanner::Decision OpenDecider::verify(int fd, const std::string& path, const std::atomic<bool>* cancel) const {
@@ -141,6 +145,7 @@ void ModelGate::stop() {
             job->waiters.clear();
         }
         pending_ = 0;
+        stats_.pending.store(0, std::memory_order_relaxed);
     }
     cv_.notify_all();
     // Closing the fanotify group would allow every pending open; answer them first instead.
@@ -197,10 +202,12 @@ void ModelGate::drain() {
 
 void ModelGate::on_open_perm(pid_t pid, int fd, const std::string& path) {
     auto id = identity_of(fd);
-    if (auto d = decider_.quick(path, id)) {
+    bool from_cache = false;
+    if (auto d = decider_.quick(path, id, &from_cache)) {
         stats_.answered_at_once.fetch_add(1, std::memory_order_relaxed);
+        if (from_cache) stats_.cache_hits.fetch_add(1, std::memory_order_relaxed);
         GateAlert alert;
-        bool allow = decider_.conclude(*d, pid, path, &alert);
+        bool allow = conclude_counted(*d, pid, path, &alert);
         if (!alert.reason.empty()) {
             spdlog::warn("modelgate: {} open of {} by pid {}: {}", alert.denied ? "denied" : "alerted", path, pid, alert.reason);
             post_alert(std::move(alert));
@@ -229,7 +236,7 @@ void ModelGate::enqueue(pid_t pid, int fd, const std::string& path, std::optiona
                 if (auto q = std::find_if(queue_.begin(), queue_.end(), same); q != queue_.end()) joined = *q;
             if (joined) {
                 joined->waiters.push_back({pid, fd, path});
-                ++pending_;
+                stats_.pending.store(++pending_, std::memory_order_relaxed);
                 stats_.coalesced.fetch_add(1, std::memory_order_relaxed);
                 return;
             }
@@ -243,7 +250,7 @@ void ModelGate::enqueue(pid_t pid, int fd, const std::string& path, std::optiona
                 job->read_fd = read_fd;
                 job->waiters.push_back({pid, fd, path});
                 queue_.push_back(std::move(job));
-                ++pending_;
+                stats_.pending.store(++pending_, std::memory_order_relaxed);
                 cv_.notify_one();
                 return;
             }
@@ -251,7 +258,7 @@ void ModelGate::enqueue(pid_t pid, int fd, const std::string& path, std::optiona
     }
     spdlog::warn("modelgate: cannot verify open of {} by pid {}: {}", path, pid, refuse);
     GateAlert alert;
-    bool allow = decider_.conclude(refused(fmt::format("not verified: {}", refuse)), pid, path, &alert);
+    bool allow = conclude_counted(refused(fmt::format("not verified: {}", refuse)), pid, path, &alert);
     post_alert(std::move(alert));
     answer(Waiter{pid, fd, path}, allow);
 }
@@ -269,7 +276,10 @@ void ModelGate::work() {
         }
         if (cfg_.on_verify_start) cfg_.on_verify_start(job->path);
         stats_.verifications.fetch_add(1, std::memory_order_relaxed);
+        const auto t0 = std::chrono::steady_clock::now();
         auto d = decider_.verify(job->read_fd, job->path, &cancel_);
+        stats_.observe_latency(static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count()));
         // The verdict holds for the bytes that were read: a write meanwhile changes ctime.
         auto after = identity_of(job->read_fd);
         bool unchanged = job->id && after && *after == *job->id;
@@ -290,13 +300,14 @@ void ModelGate::finish(const std::shared_ptr<Job>& job, const scanner::Decision&
         std::lock_guard l(mu_);
         waiters.swap(job->waiters);  // empty when stop() already answered them
         pending_ -= std::min(pending_, waiters.size());
+        stats_.pending.store(pending_, std::memory_order_relaxed);
         running_.erase(std::remove(running_.begin(), running_.end(), job), running_.end());
     }
     ::close(job->read_fd);
     job->read_fd = -1;
     for (const auto& w : waiters) {
         GateAlert alert;
-        bool allow = decider_.conclude(d, w.pid, w.path, &alert);
+        bool allow = conclude_counted(d, w.pid, w.path, &alert);
         if (!alert.reason.empty()) {
             spdlog::warn("modelgate: {} open of {} by pid {}: {}", alert.denied ? "denied" : "alerted", w.path, w.pid, alert.reason);
             post_alert(std::move(alert));
@@ -311,6 +322,12 @@ void ModelGate::answer(const Waiter& w, bool allow) {
     if (auto r = fan_.respond(w.fd, allow); !r) spdlog::error("{}", r.error().message);
     ::close(w.fd);
     stats_.answered.fetch_add(1, std::memory_order_relaxed);
+    if (!allow) stats_.denied.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool ModelGate::conclude_counted(const scanner::Decision& d, pid_t pid, const std::string& path, GateAlert* alert) {
+    (d.approved ? stats_.approved : stats_.not_approved).fetch_add(1, std::memory_order_relaxed);
+    return decider_.conclude(d, pid, path, alert);
 }
 
 void ModelGate::post_alert(GateAlert alert) {

@@ -22,6 +22,7 @@
 
 #include "common/result.hpp"
 #include "modelgate/fanotify_fd.hpp"
+#include "modelgate/gate_stats.hpp"
 #include "scanner/manifest.hpp"
 #include "scanner/verdict_cache.hpp"
 
@@ -38,6 +39,7 @@ struct GateAlert {
 };
 
 struct GateConfig {
+    std::string workload;                 // the workload it gates: logs and metric labels
     std::vector<std::string> model_dirs;  // watched recursively (every sub-directory is marked)
     GateMode mode = GateMode::enforce;
     std::function<bool(pid_t)> is_watched;             // processes the gate applies to (io thread)
@@ -46,16 +48,6 @@ struct GateConfig {
     std::size_t max_pending = 256;   // opens waiting for a verdict; beyond that an open fails closed
     // Called on a verifier thread just before a file is read, hashed and scanned.
     std::function<void(const std::string& path)> on_verify_start;
-};
-
-// Counters for metrics and tests; read with relaxed loads.
-struct GateStats {
-    std::atomic<std::uint64_t> answered{0};         // permission events answered (allow or deny)
-    std::atomic<std::uint64_t> answered_at_once{0}; // without reading: cached verdict, metadata, unlisted
-    std::atomic<std::uint64_t> verifications{0};    // files read, hashed and scanned
-    std::atomic<std::uint64_t> coalesced{0};        // opens that joined a verification in flight
-    std::atomic<std::uint64_t> answered_at_stop{0}; // pending opens answered by stop()
-    std::atomic<std::uint64_t> queue_full{0};       // opens refused because max_pending was reached
 };
 
 // Decides one open by a process: pure policy over the approver and the cache, testable without
@@ -69,8 +61,10 @@ public:
     // is worth reporting.
     bool decide(pid_t pid, int fd, const std::string& path, GateAlert* alert);
 
-    // Answer without reading the file: public metadata, or a cached verdict for this identity.
-    std::optional<scanner::Decision> quick(const std::string& path, const std::optional<scanner::FileIdentity>& id) const;
+    // Answer without reading the file: public metadata, or a cached verdict for this identity
+    // (`from_cache` set when the answer is the cache's).
+    std::optional<scanner::Decision> quick(const std::string& path, const std::optional<scanner::FileIdentity>& id,
+                                           bool* from_cache = nullptr) const;
     // Reads, hashes and scans; as slow as the file is large. Thread-safe.
     scanner::Decision verify(int fd, const std::string& path, const std::atomic<bool>* cancel = nullptr) const;
     // Maps a decision to allow/deny for the gate's mode.
@@ -100,6 +94,7 @@ public:
 
     OpenDecider& decider() { return decider_; }
     const GateStats& stats() const { return stats_; }
+    const std::string& workload() const { return cfg_.workload; }
 
 private:
     // One open waiting for a verdict; `fd` is the fanotify event fd, closed once answered.
@@ -125,6 +120,8 @@ private:
     void work();
     void finish(const std::shared_ptr<Job>& job, const scanner::Decision& d, bool cacheable);
     void answer(const Waiter& w, bool allow);
+    // conclude() for one watched open, counted by verdict.
+    bool conclude_counted(const scanner::Decision& d, pid_t pid, const std::string& path, GateAlert* alert);
     void post_alert(GateAlert alert);
 
     boost::asio::io_context& io_;
