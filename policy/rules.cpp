@@ -61,6 +61,10 @@ constexpr std::array kCatalog{
     // "No card, no deploy": weights loaded from outside the approved directories bypass the gate.
     RuleInfo{model_outside_dirs, "MW-MODEL-003", "workload opened a model file outside its approved model directories",
              Severity::high, "T1195", "Supply Chain Compromise"},
+    // A refused control-API call is someone holding credentials (or trying without) reaching
+    // for more than they were granted: policy changes are how enforcement is switched off.
+    RuleInfo{api_call_refused, "MW-API-001", "control API call refused: no valid certificate or insufficient role",
+             Severity::medium, "T1078", "Valid Accounts"},
     // The syscalls a learned profile leaves out are mostly kernel and escape primitives.
     RuleInfo{seccomp_violation, "MW-SECCOMP-001", "syscall blocked by the workload's seccomp profile",
              Severity::high, "T1611", "Escape to Host"},

@@ -33,6 +33,7 @@ enum class RuleKind : std::uint8_t {
     self_file,
     self_bpf,
     model_outside_dirs,  // MW-MODEL-003: a model-extension file opened outside models.dirs
+    api_call_refused,    // MW-API-001: the control API refused a caller (role, certificate)
     seccomp_violation,   // keep last: the catalog test counts up to it
 };
 

@@ -31,12 +31,22 @@ std::string subject_of(X509* cert) {
     return buf;
 }
 
+std::string common_name_of(X509* cert) {
+    X509_NAME* subject = X509_get_subject_name(cert);
+    const int idx = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+    if (idx < 0) return {};
+    const ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx));
+    return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(data)),
+                       static_cast<size_t>(ASN1_STRING_length(data)));
+}
+
 }  // namespace
 
 CertificateRole role_from_certificate(X509* cert, const RoleMapping& mapping) {
     CertificateRole out;
     if (!cert) return out;
     out.identity = subject_of(cert);
+    out.common_name = common_name_of(cert);
     auto grant = [&](Role r, std::string identity) {
         if (out.role == Role::None) out.identity = std::move(identity);
         out.role = lesser(out.role, r);

@@ -22,6 +22,7 @@ struct RoleMapping {
 struct CertificateRole {
     Role role = Role::None;
     std::string identity;  // the SPIFFE URI or OU-bearing subject that granted it, else the subject
+    std::string common_name;  // the subject CN ("" when absent): user.name in alerts
 };
 
 // A certificate that claims two different roles gets the lesser one: a mis-issued

@@ -36,6 +36,7 @@ struct RefusedCall {
     std::string method;     // empty for handshake failures
     std::string target;
     std::string reason;
+    std::string user;       // the client certificate's CN, when one was accepted
 };
 
 // Implemented by the daemon. Called on the io_context thread that runs the ControlServer:

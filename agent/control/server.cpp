@@ -202,14 +202,17 @@ struct ControlServer::State : std::enable_shared_from_this<ControlServer::State>
         if (options.on_refused) options.on_refused(call);
     }
 
-    http::response<http::string_body> handle(const Caller& caller, const http::request<http::string_body>& req) {
+    // `user`: the client certificate's CN, for the refusal alert ("" for Unix peers).
+    http::response<http::string_body> handle(const Caller& caller, const std::string& user,
+                                             const http::request<http::string_body>& req) {
         std::string method(req.method_string());
         std::string target(req.target());
         std::string signature(req["X-Modelwarden-Signature"]);
         ControlReply reply = route_control_request(handler, options, caller, method, target, req.body(), signature);
         std::string path = target.substr(0, target.find('?'));
         if (!reply.refused_reason.empty()) {
-            refuse(RefusedCall{caller.transport, caller.peer, caller.identity, method, path, reply.refused_reason}, caller);
+            refuse(RefusedCall{caller.transport, caller.peer, caller.identity, method, path, reply.refused_reason, user},
+                   caller);
         } else {
             audit(caller, "api.call", method + " " + path, {{"status", reply.status}});
         }
@@ -227,6 +230,7 @@ struct ControlServer::State : std::enable_shared_from_this<ControlServer::State>
         std::shared_ptr<State> server;
         Stream stream;
         Caller caller;
+        std::string user;  // the client certificate's CN (TLS only)
         beast::flat_buffer buffer;
         std::optional<http::request_parser<http::string_body>> parser;
         http::response<http::string_body> response;
@@ -257,7 +261,7 @@ struct ControlServer::State : std::enable_shared_from_this<ControlServer::State>
                     spdlog::debug("control: read from {} failed: {}", caller.peer, ec.message());
                 return;
             }
-            write(server->handle(caller, parser->get()));
+            write(server->handle(caller, user, parser->get()));
         }
 
         void write(http::response<http::string_body> res) {
@@ -390,7 +394,7 @@ struct ControlServer::State : std::enable_shared_from_this<ControlServer::State>
                     std::string reason = vr != X509_V_OK ? std::string("client certificate rejected: ") +
                                                                X509_verify_cert_error_string(vr)
                                                          : "tls handshake failed: " + hec.message();
-                    s->server->refuse(RefusedCall{"tls", s->caller.peer, "", "", "", reason}, s->caller);
+                    s->server->refuse(RefusedCall{"tls", s->caller.peer, "", "", "", reason, ""}, s->caller);
                     return;
                 }
                 X509* cert = SSL_get1_peer_certificate(ssl);
@@ -398,6 +402,7 @@ struct ControlServer::State : std::enable_shared_from_this<ControlServer::State>
                 X509_free(cert);
                 s->caller.role = cr.role;
                 s->caller.identity = cr.identity;
+                s->user = cr.common_name;
                 s->read();
             });
             self->accept_tls();

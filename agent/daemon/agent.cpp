@@ -175,6 +175,7 @@ int run_agent(const RunOptions& options) {
     sensor_config.ring_buffer_bytes = config.ring_buffer_mib * 1024u * 1024u;
     sensor_config.learn_syscalls = config.learn_syscalls;
     sensor_config.seccomp_violations = config.seccomp_violations;
+    sensor_config.open_cache = config.open_cache;  // sensors.open_cache (off on nfsd/ksmbd hosts)
     // Enforcement: cgroup programs at the v2 root, BPF-LSM where it loads, pins for fail-safe.
     sensor_config.cgroup2_root = find_cgroup2_mount();
     sensor_config.enable_lsm = features.has("bpf_lsm");
@@ -281,7 +282,9 @@ int run_agent(const RunOptions& options) {
     // ---- file/exec deny through fanotify where BPF-LSM is refused (daemon/file_deny.hpp) ----
     std::unique_ptr<FileDeny> file_deny;
     if (!features.has("bpf_lsm") && features.has("fanotify_perm")) {
-        if (auto started = start_file_deny(io, store.current()->policies, sensors, pipeline); started) {
+        if (auto started = start_file_deny(io, store.current()->policies, sensors, pipeline,
+                                           FileDenyOptions{config.fanotify_mark_mounts});
+            started) {
             file_deny = std::move(started).value();
             store.on_change([&](const PolicyGeneration& now, const PolicyGeneration*) {
                 if (auto r = file_deny->rearm(now.policies); !r)
@@ -302,6 +305,10 @@ int run_agent(const RunOptions& options) {
     }
     // thaw/release through the control API, audited like every operator action
     ops.set_enforcement(&enforcement);
+    // ---- operations: file-deny coverage in status, model gate metrics (helper T) ----
+    ops.set_file_deny(file_deny.get());
+    ops.set_model_gates(model_gate_series(gates.value()));
+    // ---- end operations ----
     enforcement.set_audit([&ops](std::string_view actor, std::string_view action, std::string_view object,
                                  std::string details) { ops.record(actor, action, object, std::move(details)); });
     ops.record("agent", "agent.start", config.agent_name,

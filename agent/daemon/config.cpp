@@ -51,6 +51,20 @@ struct Reader {
         }
     }
 
+    // YAML 1.2 booleans only: "yes"/"on" read as true elsewhere, and a switch that decides
+    // enforcement coverage should not depend on which spelling the parser accepts.
+    void get_bool(const YAML::Node& map, const char* key, bool& out) {
+        const auto node = map[key];
+        if (!node) return;
+        const std::string text = node.IsScalar() ? node.Scalar() : std::string();
+        if (node.IsScalar() && (text == "true" || text == "false")) {
+            out = text == "true";
+            return;
+        }
+        errors.push_back(fmt::format("{}: `{}` must be true or false, got '{}'", where(file, node), key,
+                                     node.IsScalar() ? text : "a " + std::string(node.IsMap() ? "mapping" : "list")));
+    }
+
     void get_list(const YAML::Node& map, const char* key, std::vector<std::string>& out) {
         const auto node = map[key];
         if (!node) return;
@@ -111,7 +125,8 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
     if (root.IsNull()) return config;
 
     Reader r{path, {}};
-    r.check_keys(root, {"agent", "policies", "sensors", "output", "spool", "sinks", "control", "metrics", "audit"},
+    r.check_keys(root, {"agent", "policies", "sensors", "enforcement", "output", "spool", "sinks", "control", "metrics",
+                        "audit"},
                  "config");
     if (!r.errors.empty()) return joined_error(r.errors);
     if (auto agent = root["agent"]) {
@@ -126,7 +141,9 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
     }
     r.get_list(root, "policies", config.policy_paths);
     if (auto sensors = root["sensors"]) {
-        r.check_keys(sensors, {"ring_buffer_mib", "learn_syscalls", "seccomp_violations", "seccomp_dir"}, "sensors");
+        r.check_keys(sensors, {"ring_buffer_mib", "learn_syscalls", "seccomp_violations", "seccomp_dir", "open_cache"},
+                     "sensors");
+        r.get_bool(sensors, "open_cache", config.open_cache);
         r.get(sensors, "ring_buffer_mib", config.ring_buffer_mib);
         r.get(sensors, "learn_syscalls", config.learn_syscalls);
         r.get(sensors, "seccomp_violations", config.seccomp_violations);
@@ -135,6 +152,10 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
             (config.ring_buffer_mib & (config.ring_buffer_mib - 1)) != 0)
             r.errors.push_back(fmt::format("{}: ring_buffer_mib must be a power of two between 1 and 1024",
                                            where(path, sensors)));
+    }
+    if (auto enforcement = root["enforcement"]) {
+        r.check_keys(enforcement, {"fanotify_mark_mounts"}, "enforcement");
+        if (enforcement.IsMap()) r.get_bool(enforcement, "fanotify_mark_mounts", config.fanotify_mark_mounts);
     }
     if (auto output = root["output"]) {
         r.check_keys(output, {"stdout", "events_file"}, "output");

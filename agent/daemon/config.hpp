@@ -21,6 +21,14 @@ struct AgentConfig {
     bool learn_syscalls = false;                 // record each workload's syscall set (seccomp learning)
     bool seccomp_violations = false;             // report syscalls that workloads' seccomp profiles block
     std::string seccomp_dir = "/var/lib/modelwarden/seccomp"; // learned sets, one JSON file per workload
+    // sensors.open_cache: the kernel caches allowed-open verdicts of watched tasks. Turn it off
+    // on hosts where nfsd or ksmbd rename files inside the kernel: without fentry those renames
+    // are not seen, and a cached verdict could outlive the name it was made for.
+    bool open_cache = true;
+    // enforcement.fanotify_mark_mounts: where BPF-LSM is refused, mark whole mounts for
+    // fanotify deny so read/write/exec allow lists are enforced everywhere, not only in the
+    // protected paths. Off by default: every open on a marked mount then waits for the agent.
+    bool fanotify_mark_mounts = false;
     bool stdout_events = false;                  // JSON Lines on stdout
     std::string events_file;                     // JSON Lines file ("" = none)
     std::string spool_dir;                       // durable local history + SIEM spool ("" = none)

@@ -1,6 +1,8 @@
 // Operations for the daemon (see operations.hpp).
 #include "daemon/operations.hpp"
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -14,6 +16,7 @@
 #include "control/server.hpp"
 #include "daemon/enforcement_actions.hpp"
 #include "daemon/event_router.hpp"
+#include "daemon/file_deny.hpp"
 #include "daemon/policy_store.hpp"
 #include "daemon/siem_delivery.hpp"
 #include "metrics/http_server.hpp"
@@ -43,6 +46,26 @@ Result<std::pair<std::string, std::uint16_t>> split_listen(const std::string& li
 }
 
 std::string str(const YAML::Node& n, const char* key) { return n[key] ? n[key].as<std::string>() : std::string(); }
+
+// "127.0.0.1:53211" / "::1:53211" (the control server's peer text) as an endpoint; absent
+// for Unix peers ("pid:1234").
+Endpoint peer_endpoint(const std::string& peer) {
+    Endpoint ep;
+    const auto colon = peer.rfind(':');
+    if (colon == std::string::npos) return ep;
+    const std::string host = peer.substr(0, colon);
+    unsigned port = 0;
+    for (char c : peer.substr(colon + 1)) {
+        if (c < '0' || c > '9' || port > 65535) return ep;
+        port = port * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (port > 65535) return ep;
+    if (::inet_pton(AF_INET, host.c_str(), ep.addr.data()) == 1) ep.family = AF_INET;
+    else if (::inet_pton(AF_INET6, host.c_str(), ep.addr.data()) == 1) ep.family = AF_INET6;
+    else return ep;
+    ep.port = static_cast<std::uint16_t>(port);
+    return ep;
+}
 
 Result<TlsListenerOptions> tls_options(const AgentConfig& config) {
     const YAML::Node& tls = config.control_tls;
@@ -135,15 +158,34 @@ Result<void> Operations::start() {
             o.tls = std::move(tls).value();
         }
         o.audit = audit_.get();
-        o.on_refused = [](const RefusedCall& call) {
-            spdlog::warn("control: refused {} {} from {} ({}): {}", call.method, call.target, call.peer,
-                         call.identity.empty() ? "no identity" : call.identity, call.reason);
-        };
+        // The server already logged and audited the refusal; the SIEM gets it as an alert.
+        o.on_refused = [this](const RefusedCall& call) { report_refused_call(call); };
         if (registry_) o.metrics_text = [this] { return registry_->expose(); };
         control_ = std::make_unique<ControlServer>(ctx_.io, *this, std::move(o));
         if (auto r = control_->start(); !r) return make_error("control: " + r.error().message);
     }
     return {};
+}
+
+void Operations::report_refused_call(const RefusedCall& call) {
+    Pipeline::AgentAlert alert;
+    alert.rule = policy::RuleKind::api_call_refused;
+    // A policy write refused is a configuration attempt; anything else (status, a handshake
+    // without a valid certificate) is about who may use the API at all.
+    const bool config_call = call.method == "POST" || call.method == "PUT" || call.method == "DELETE";
+    alert.category = config_call ? "configuration" : "iam";
+    alert.type = config_call ? "change" : "info";
+    alert.action = call.method.empty() ? "api-connect" : "api-call";
+    alert.reason = call.reason;
+    alert.enforcement_action = "deny";
+    alert.applied = true;
+    alert.succeeded = true;
+    alert.detail = call.method.empty() ? "connection refused by the control API (tls)"
+                                       : "request refused by the control API (403)";
+    alert.source = peer_endpoint(call.peer);
+    alert.user_name = call.user;
+    alert.url_path = call.target;
+    ctx_.pipeline.report_agent_alert(alert);
 }
 
 void Operations::stop() {
@@ -283,6 +325,7 @@ void Operations::register_metrics() {
             w.sample({"event"}, static_cast<double>(ctx_.spool->stats().lost_events.load()));
             w.sample({"alert"}, static_cast<double>(ctx_.spool->stats().lost_alerts.load()));
         }
+        write_model_gate_metrics(w, gates_);
     });
 }
 
@@ -309,6 +352,20 @@ Result<std::string> Operations::status_json() {
                          {"workloads", workloads}};
     }
     if (enforcement_) out["enforcement"] = nlohmann::json::parse(enforcement_->status_json());
+    // What file/exec deny covers on this host (fanotify or alert-only), one line per rule.
+    if (file_deny_) out["file_deny"] = file_deny_->status_lines();
+    if (!gates_.empty()) {
+        nlohmann::json gates = nlohmann::json::array();
+        for (const auto& g : gates_)
+            gates.push_back({{"workload", g.workload},
+                             {"verifications", g.stats->verifications.load(std::memory_order_relaxed)},
+                             {"approved", g.stats->approved.load(std::memory_order_relaxed)},
+                             {"not_approved", g.stats->not_approved.load(std::memory_order_relaxed)},
+                             {"denied", g.stats->denied.load(std::memory_order_relaxed)},
+                             {"cache_hits", g.stats->cache_hits.load(std::memory_order_relaxed)},
+                             {"pending", g.stats->pending.load(std::memory_order_relaxed)}});
+        out["model_gates"] = gates;
+    }
     return out.dump();
 }
 

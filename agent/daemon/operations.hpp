@@ -15,6 +15,7 @@
 #include "common/result.hpp"
 #include "control/handler.hpp"
 #include "daemon/config.hpp"
+#include "metrics/model_gate_metrics.hpp"
 
 namespace mw {
 
@@ -22,6 +23,7 @@ class AuditLog;
 class EnforcementActions;
 class ControlServer;
 class EventRouter;
+class FileDeny;
 class MetricsRegistry;
 class MetricsServer;
 class Pipeline;
@@ -70,9 +72,15 @@ public:
     // thaw/release (daemon/enforcement_actions.hpp), and the frozen/isolated lists in status.
     void set_enforcement(EnforcementActions* enforcement) { enforcement_ = enforcement; }
     Result<std::string> lift_enforcement(std::string_view verb, std::string_view body, const Caller& caller) override;
+    // The fanotify deny fallback's coverage lines in status ("file_deny"); nullptr = not armed.
+    void set_file_deny(const FileDeny* file_deny) { file_deny_ = file_deny; }
+    // The runtime model gates, for the modelwarden_model_gate_* series and status.
+    void set_model_gates(std::vector<GateSeries> gates) { gates_ = std::move(gates); }
 
 private:
     void register_metrics();
+    // A call the control API refused, as an MW-API-001 alert (source.ip, user.name, url.path).
+    void report_refused_call(const RefusedCall& call);
 
     OperationsContext ctx_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
@@ -93,6 +101,8 @@ private:
     std::map<std::string, std::uint64_t, std::less<>> event_counts_, alert_counts_, enforcement_counts_;
     std::string key_;
     EnforcementActions* enforcement_ = nullptr;
+    const FileDeny* file_deny_ = nullptr;
+    std::vector<GateSeries> gates_;
 };
 
 }  // namespace mw

@@ -82,6 +82,10 @@ struct SecurityEvent {
     std::uint32_t target_pid = 0;
     std::span<const std::uint64_t> syscall_args;
 
+    // control API callers (agent-made alerts; no process)
+    std::string_view user_name;             // ECS user.name: the client certificate's CN
+    std::string_view url_path;              // ECS url.path of the request
+
     // alerts
     const RuleMatch* rule = nullptr;
     Enforcement enforcement;

@@ -334,6 +334,18 @@ void EcsEncoder::encode(const SecurityEvent& ev, json::JsonLine& out) const {
         w.end_object();
     }
 
+    // An API caller has no process: its user is the certificate's, not a process owner's.
+    if (proc == nullptr && !ev.user_name.empty()) {
+        w.begin_object("user");
+        w.string("name", ev.user_name);
+        w.end_object();
+    }
+    if (!ev.url_path.empty()) {
+        w.begin_object("url");
+        w.string("path", ev.url_path);
+        w.end_object();
+    }
+
     const bool net = ev.source.present() || ev.destination.present();
     if (ev.source.present()) endpoint(w, "source", ev.source);
     if (ev.destination.present()) endpoint(w, "destination", ev.destination);

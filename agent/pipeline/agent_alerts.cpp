@@ -2,6 +2,8 @@
 #include <cerrno>
 #include <ctime>
 
+#include <sys/socket.h>
+
 #include <fmt/format.h>
 
 #include "pipeline/pipeline.hpp"
@@ -14,13 +16,17 @@ void Pipeline::report_agent_alert(const AgentAlert& alert) {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
     event_.timestamp_ns = static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-    const Process* p = processes_.lookup_or_load(alert.pid);
+    const Process* p = alert.pid != 0 ? processes_.lookup_or_load(alert.pid) : nullptr;
     event_.process = p;
     event_.category = alert.category;
-    event_.type = alert.applied ? "denied" : "access";
+    event_.type = !alert.type.empty() ? alert.type : alert.applied ? "denied" : "access";
     event_.action = alert.action;
     event_.outcome = alert.applied && alert.succeeded ? Outcome::Failure : Outcome::Success;
     event_.file_path = alert.file_path;
+    event_.source = alert.source;
+    if (alert.source.present()) event_.socket_type = SOCK_STREAM;
+    event_.user_name = alert.user_name;
+    event_.url_path = alert.url_path;
 
     const policy::WorkloadPolicy* workload = nullptr;
     if (p && policies_ && p->workload_id > 0 && p->workload_id <= policies_->workloads.size())
@@ -42,7 +48,8 @@ void Pipeline::report_agent_alert(const AgentAlert& alert) {
     event_.enforcement.succeeded = alert.succeeded;
     event_.enforcement.detail = alert.detail;
     message_.clear();
-    fmt::format_to(std::back_inserter(message_), "{}: {} ({})", info.name, alert.file_path, alert.reason);
+    fmt::format_to(std::back_inserter(message_), "{}: {} ({})", info.name,
+                   alert.file_path.empty() ? alert.url_path : alert.file_path, alert.reason);
     event_.message = message_;
     event_.sequence = ++sequence_;
     attach_chain(p, workload);

@@ -86,6 +86,11 @@ public:
         bool applied = false;     // the agent acted (e.g. denied the open)
         bool succeeded = false;
         std::string_view detail;  // enforcement.detail: how it acted ("denied by the agent (fanotify ...)")
+        // A caller that is not a local process (control API over TLS): pid 0, these instead.
+        std::string_view type;    // ECS event.type ("" = denied when applied, else access)
+        Endpoint source;          // the peer's address
+        std::string_view user_name;
+        std::string_view url_path;
     };
     void report_agent_alert(const AgentAlert& alert);
 
