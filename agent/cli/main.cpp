@@ -167,7 +167,11 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        // --help / --version are "errors" with code 0. Every real usage error exits 2, as mw-scan
+        // does (0 ok, 1 findings or failure, 2 usage or error), not CLI11's own codes (106...).
+        if (e.get_exit_code() == 0) return app.exit(e);
+        std::cerr << "modelwarden: error: " << e.what() << " (see modelwarden --help)\n";
+        return 2;
     }
     // The scanner's commands keep their exit code (0 clean, 1 findings, 2 error) themselves.
     return exit_code != 0 ? exit_code : mw::scanner::model_commands_exit_code();
