@@ -161,6 +161,7 @@ std::string learn_with_agent(const TempDir& dir, const std::string& checkpoint, 
 {
     write_file(dir.file("policy.yaml"), policy_for(tag));
     write_file(dir.file("config.yaml"), config_for(dir));
+    fs::remove(dir.file("agent.ready"));  // the learning agent's: the harness would not wait for this one
     AgentProcess agent(dir, dir.file("policy.yaml"), {"--config", dir.file("config.yaml"), "--learn-seccomp"});
     const auto port = free_port();
     const auto s = serve_one(server_argv(checkpoint, port, tag), port);
@@ -234,6 +235,7 @@ TEST_CASE("agent: learn a PyTorch server then generate and run it unchanged and 
 
     // 3. The same server, unchanged, under the profile, with the agent reporting violations.
     write_file(dir.file("config.yaml"), config_for(dir));
+    fs::remove(dir.file("agent.ready"));  // the learning agent's: the harness would not wait for this one
     AgentProcess agent(dir, dir.file("policy.yaml"), {"--config", dir.file("config.yaml"), "--learn-seccomp"});
     const auto port = free_port();
     const auto s = serve_one(confined(profile, server_argv(ckpt.path, port, tag)), port);
@@ -263,13 +265,13 @@ TEST_CASE("agent: learn a PyTorch server then generate and run it unchanged and 
     CHECK(at_path(mine[1], "modelwarden.syscall.args")[0] == 0);  // PTRACE_TRACEME
     CHECK(at_path(mine[2], "modelwarden.syscall.name") == "socket");
     CHECK(at_path(mine[2], "modelwarden.syscall.args")[0] == 17);      // AF_PACKET
-    CHECK(at_path(mine[2], "modelwarden.syscall.args")[1] == 3);       // SOCK_RAW
+    CHECK(at_path(mine[2], "modelwarden.syscall.args")[1] == (3 | 0x80000));  // SOCK_RAW | SOCK_CLOEXEC (Python adds it)
     CHECK(at_path(mine[2], "modelwarden.syscall.args")[2] == 0x0300);  // htons(ETH_P_ALL)
     for (const auto& a : mine) {
         CHECK(at_path(a, "modelwarden.workload.name") == kWorkload);
         CHECK(at_path(a, "modelwarden.enforcement.action") == "deny");
         CHECK(at_path(a, "modelwarden.enforcement.detail") == "seccomp");
-        CHECK(at_path(a, "process.executable") == kPython);
+        CHECK(at_path(a, "process.executable") == fs::canonical(kPython).string());  // the kernel names the link target
         CHECK(at_path(a, "process.parent.pid") == ::getpid());  // the chain: this test started it
         CHECK(at_path(a, "modelwarden.ancestors")[0].at("pid") == ::getpid());
         CHECK(at_path(a, "modelwarden.syscall.args").size() == 6);
@@ -294,6 +296,7 @@ TEST_CASE("agent: a payload under a kill_process profile dies with SIGSYS and is
     const std::string profile = generate(dir, "kill_process");
 
     write_file(dir.file("config.yaml"), config_for(dir));
+    fs::remove(dir.file("agent.ready"));  // the learning agent's: the harness would not wait for this one
     AgentProcess agent(dir, dir.file("policy.yaml"), {"--config", dir.file("config.yaml")});
     const auto payload = run_child(confined(profile, {kPython, kPayload, "--tag", tag}));
     REQUIRE(WIFSIGNALED(payload.status));
@@ -323,38 +326,32 @@ TEST_CASE("agent: a payload under a log profile runs its execve and ptrace and e
     CHECK(read_json(profile).at("defaultAction") == "SCMP_ACT_LOG");
 
     write_file(dir.file("config.yaml"), config_for(dir));
+    fs::remove(dir.file("agent.ready"));  // the learning agent's: the harness would not wait for this one
     AgentProcess agent(dir, dir.file("policy.yaml"), {"--config", dir.file("config.yaml")});
     // --policy: the payload's own cgroup, which `exec` registers with the agent's log map.
     const auto payload = run_child(confined(profile, {kPython, kPayloadLog, "--tag", tag}, dir.file("policy.yaml")));
     INFO("payload stdout: " << payload.stdout_text);
     REQUIRE(WIFEXITED(payload.status));
-    CHECK(WEXITSTATUS(payload.status) == 0);  // /bin/true ran and ptrace succeeded: logged, not stopped
-    const auto out = json::parse(payload.stdout_text, nullptr, false);
-    REQUIRE(!out.is_discarded());
-    CHECK(out.at("ptrace") == 0);
-    CHECK(out.at("true_status") == 0);
-    const pid_t child = out.at("child").get<pid_t>();
+    CHECK(WEXITSTATUS(payload.status) == 0);  // its execve and ptrace ran: logged, not stopped
+    CHECK(payload.stdout_text.find("{\"ptrace\": 0}") != std::string::npos);
 
     const auto events = agent.stop();
     INFO("agent log:\n" << agent.log());
     const auto alerts = alerts_with_rule(events, "MW-SECCOMP-001");
     INFO("seccomp alerts:\n" << dump_alerts(alerts));
     REQUIRE(alerts.size() == 2);
-    const auto exec = events_of(alerts, child);
-    REQUIRE(exec.size() == 1);
-    CHECK(at_path(exec[0], "modelwarden.syscall.name") == "execve");
-    CHECK(at_path(exec[0], "process.parent.pid") == payload.pid);
-    const auto traced = events_of(alerts, payload.pid);
-    REQUIRE(traced.size() == 1);
-    CHECK(at_path(traced[0], "modelwarden.syscall.name") == "ptrace");
-    CHECK(at_path(traced[0], "modelwarden.syscall.args")[0] == 0);  // PTRACE_TRACEME
-    CHECK(at_path(traced[0], "process.parent.pid") == ::getpid());
+    const auto mine = events_of(alerts, payload.pid);
+    REQUIRE(mine.size() == 2);
+    CHECK(at_path(mine[0], "modelwarden.syscall.name") == "execve");
+    CHECK(at_path(mine[1], "modelwarden.syscall.name") == "ptrace");
+    CHECK(at_path(mine[1], "modelwarden.syscall.args")[0] == 0);  // PTRACE_TRACEME
     for (const auto& a : alerts) {
         CHECK(at_path(a, "modelwarden.workload.name") == kWorkload);
         CHECK(at_path(a, "modelwarden.enforcement.action") == "log");
         CHECK(at_path(a, "modelwarden.enforcement.detail") == "seccomp");
         CHECK(at_path(a, "event.outcome") == "success");
-        CHECK(at_path(a, "process.executable") == kPython);
+        CHECK(at_path(a, "process.executable") == fs::canonical(kPython).string());  // the kernel names the link target
+        CHECK(at_path(a, "process.parent.pid") == ::getpid());
         CHECK(at_path(a, "modelwarden.process.cgroup.path") == "/modelwarden/" + kWorkload);
     }
 }
