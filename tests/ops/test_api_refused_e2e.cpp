@@ -41,8 +41,10 @@ Reply tls_call(const std::string& pki, std::uint16_t port, const std::string& cl
     ssl::context ctx(ssl::context::tls_client);
     ctx.load_verify_file(pki + "/ca.crt");
     ctx.set_verify_mode(ssl::verify_peer);
-    ctx.use_certificate_file(pki + "/" + client + ".crt", ssl::context::pem);
-    ctx.use_private_key_file(pki + "/" + client + ".key", ssl::context::pem);
+    if (!client.empty()) {  // "" = no client certificate at all
+        ctx.use_certificate_file(pki + "/" + client + ".crt", ssl::context::pem);
+        ctx.use_private_key_file(pki + "/" + client + ".key", ssl::context::pem);
+    }
     beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
     beast::error_code ec;
     beast::get_lowest_layer(stream).connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
@@ -93,27 +95,43 @@ std::string dump_alerts(const std::vector<json>& all) {
     return out.str();
 }
 
+// The test PKI and an agent config with the mTLS API on a free loopback port.
+struct ApiSetup {
+    TempDir dir;
+    std::string pki = dir.file("pki");
+    std::uint16_t port = free_port();
+    ApiSetup() {
+        REQUIRE(std::system(("mkdir -p " + pki + " && bash " + std::string(MW_OPS_TEST_DIR) + "/make_test_pki.sh " +
+                             pki + " >/dev/null").c_str()) == 0);
+        write_file(dir.file("policy.yaml"), kPolicy);
+        write_file(dir.file("agent.yaml"), "agent: {fail_mode: \"off\"}\n"
+                                           "control:\n"
+                                           "  tls:\n"
+                                           "    address: 127.0.0.1\n"
+                                           "    port: " + std::to_string(port) + "\n"
+                                           "    cert: " + pki + "/server.crt\n"
+                                           "    key: " + pki + "/server.key\n"
+                                           "    client_ca: " + pki + "/ca.crt\n"
+                                           "    crl: " + pki + "/ca.crl\n"
+                                           "    trust_domain: test.local\n");
+    }
+};
+
+std::size_t alert_count(const std::vector<json>& all) {
+    std::size_t n = 0;
+    for (const auto& e : all)
+        if (at_path(e, "event.kind") == "alert") ++n;
+    return n;
+}
+
 }  // namespace
 
 TEST_CASE("api refused: a viewer calling an operator endpoint gets 403 and exactly one MW-API-001 alert",
           "[e2e][control]") {
-    TempDir dir;
-    const std::string pki = dir.file("pki");
-    REQUIRE(std::system(("mkdir -p " + pki + " && bash " + std::string(MW_OPS_TEST_DIR) + "/make_test_pki.sh " + pki +
-                         " >/dev/null").c_str()) == 0);
-    const std::uint16_t port = free_port();
-    write_file(dir.file("policy.yaml"), kPolicy);
-    write_file(dir.file("agent.yaml"), "agent: {fail_mode: \"off\"}\n"
-                                       "control:\n"
-                                       "  tls:\n"
-                                       "    address: 127.0.0.1\n"
-                                       "    port: " + std::to_string(port) + "\n"
-                                       "    cert: " + pki + "/server.crt\n"
-                                       "    key: " + pki + "/server.key\n"
-                                       "    client_ca: " + pki + "/ca.crt\n"
-                                       "    crl: " + pki + "/ca.crl\n"
-                                       "    trust_domain: test.local\n");
-    AgentProcess agent(dir, dir.file("policy.yaml"), {"--config", dir.file("agent.yaml")});
+    ApiSetup api;
+    const std::string& pki = api.pki;
+    const std::uint16_t port = api.port;
+    AgentProcess agent(api.dir, api.dir.file("policy.yaml"), {"--config", api.dir.file("agent.yaml")});
 
     // allowed for a viewer: no alert
     const auto status = tls_call(pki, port, "viewer", "GET", "/v1/status");
@@ -128,10 +146,7 @@ TEST_CASE("api refused: a viewer calling an operator endpoint gets 403 and exact
     const auto events = agent.stop();
     INFO("agent log:\n" << agent.log());
     INFO("alerts:\n" << dump_alerts(events));
-    std::size_t alerts = 0;
-    for (const auto& e : events)
-        if (at_path(e, "event.kind") == "alert") ++alerts;
-    CHECK(alerts == 1);
+    CHECK(alert_count(events) == 1);
     const auto refused = alerts_with_rule(events, "MW-API-001");
     REQUIRE(refused.size() == 1);
     const auto& a = refused[0];
@@ -148,4 +163,39 @@ TEST_CASE("api refused: a viewer calling an operator endpoint gets 403 and exact
     CHECK(at_path(a, "modelwarden.enforcement.action") == "deny");
     CHECK(at_path(a, "modelwarden.enforcement.detail") == "request refused by the control API (403)");
     CHECK(at_path(a, "process").is_null());
+}
+
+TEST_CASE("api refused: a certificate without a role and a client without a certificate are one alert each",
+          "[e2e][control]") {
+    ApiSetup api;
+    AgentProcess agent(api.dir, api.dir.file("policy.yaml"), {"--config", api.dir.file("agent.yaml")});
+    const auto norole = tls_call(api.pki, api.port, "norole", "GET", "/v1/status");
+    INFO("norole call: " << norole.error);
+    CHECK(norole.status == 403);
+    const auto anonymous = tls_call(api.pki, api.port, "", "GET", "/v1/status");
+    CHECK(anonymous.status == 0);  // refused in the handshake: no HTTP answer at all
+    const auto events = agent.stop();
+    INFO("agent log:\n" << agent.log());
+    INFO("alerts:\n" << dump_alerts(events));
+
+    CHECK(alert_count(events) == 2);
+    const auto refused = alerts_with_rule(events, "MW-API-001");
+    REQUIRE(refused.size() == 2);
+    // the certificate is valid but maps to no role: a status read, an identity question
+    const auto& role = refused[0];
+    CHECK(at_path(role, "event.category") == json::array({"iam"}));
+    CHECK(at_path(role, "event.type") == json::array({"info"}));
+    CHECK(at_path(role, "event.action") == "api-call");
+    CHECK(at_path(role, "source.ip") == "127.0.0.1");
+    CHECK(at_path(role, "user.name") == "mallory");
+    CHECK(at_path(role, "url.path") == "/v1/status");
+    CHECK(at_path(role, "rule.description") == "the caller has no modelwarden role");
+    // no certificate: refused before any request, so no user and no path
+    const auto& anon = refused[1];
+    CHECK(at_path(anon, "event.category") == json::array({"iam"}));
+    CHECK(at_path(anon, "event.action") == "api-connect");
+    CHECK(at_path(anon, "source.ip") == "127.0.0.1");
+    CHECK(at_path(anon, "user").is_null());
+    CHECK(at_path(anon, "url").is_null());
+    CHECK(at_path(anon, "modelwarden.enforcement.detail") == "connection refused by the control API (tls)");
 }
