@@ -151,7 +151,7 @@ pid_t spawn_confined(const fs::path& profile, const std::vector<std::string>& ar
         ::close(gate[1]);
         char c;
         if (::read(gate[0], &c, 1) != 1) ::_exit(99);
-        auto failed = exec_confined(ExecOptions{profile.string(), cgroup, argv});
+        auto failed = exec_confined(ExecOptions{profile.string(), cgroup, argv, "", ""});
         fprintf(stderr, "%s\n", failed.error().message.c_str());
         ::_exit(126);
     }
