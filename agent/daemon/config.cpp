@@ -42,6 +42,7 @@ struct Reader {
 
     template <class T>
     void get(const YAML::Node& map, const char* key, T& out) {
+        if (!map.IsMap()) return;  // check_keys reported it; operator[] on a scalar would throw
         const auto node = map[key];
         if (!node) return;
         try {
@@ -54,6 +55,7 @@ struct Reader {
     // YAML 1.2 booleans only: "yes"/"on" read as true elsewhere, and a switch that decides
     // enforcement coverage should not depend on which spelling the parser accepts.
     void get_bool(const YAML::Node& map, const char* key, bool& out) {
+        if (!map.IsMap()) return;
         const auto node = map[key];
         if (!node) return;
         const std::string text = node.IsScalar() ? node.Scalar() : std::string();
@@ -66,6 +68,7 @@ struct Reader {
     }
 
     void get_list(const YAML::Node& map, const char* key, std::vector<std::string>& out) {
+        if (!map.IsMap()) return;
         const auto node = map[key];
         if (!node) return;
         if (node.IsScalar()) {
@@ -155,7 +158,7 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
     }
     if (auto enforcement = root["enforcement"]) {
         r.check_keys(enforcement, {"fanotify_mark_mounts"}, "enforcement");
-        if (enforcement.IsMap()) r.get_bool(enforcement, "fanotify_mark_mounts", config.fanotify_mark_mounts);
+        r.get_bool(enforcement, "fanotify_mark_mounts", config.fanotify_mark_mounts);
     }
     if (auto output = root["output"]) {
         r.check_keys(output, {"stdout", "events_file"}, "output");
@@ -171,7 +174,7 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
         r.check_keys(control, {"socket", "tls", "policy_keys"}, "control");
         r.get(control, "socket", config.control_socket);
         r.get(control, "policy_keys", config.policy_keys_dir);
-        if (auto tls = control["tls"]; tls && !tls.IsNull()) {
+        if (auto tls = control.IsMap() ? control["tls"] : YAML::Node(); tls && !tls.IsNull()) {
             r.check_keys(tls, {"address", "port", "cert", "key", "client_ca", "crl", "trust_domain", "operator_ou",
                                "viewer_ou"},
                          "control.tls");

@@ -83,6 +83,15 @@ TEST_CASE("config keys: bad values name path:line:column", "[config]") {
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().message == cfg.path + ":2:3: unknown key `mark_mounts` in `enforcement`");
     }
+    SECTION("sections that are scalars are errors, not crashes") {
+        for (const char* section : {"agent", "sensors", "output", "spool", "control", "metrics", "audit"}) {
+            TempConfig cfg(std::string(section) + ": 5\n");
+            auto r = mw::load_agent_config(cfg.path);
+            REQUIRE_FALSE(r.ok());
+            CHECK(r.error().message == cfg.path + ":1:" + std::to_string(std::string(section).size() + 3) + ": `" +
+                                           section + "` must be a mapping");
+        }
+    }
     SECTION("enforcement not a mapping") {
         TempConfig cfg("enforcement: on\n");
         auto r = mw::load_agent_config(cfg.path);
