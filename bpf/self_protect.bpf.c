@@ -7,9 +7,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-
-
-
 /* Copies the syscall's first `nargs` (<= 4) arguments: reading past the tracepoint's own
  * arguments makes the attach fail (see mw_save_args). */
 #define MW_COPY_ARGS(ctx, nargs, a)                      \
@@ -60,57 +57,27 @@ int self_enter_kill(struct trace_event_raw_sys_enter *ctx)
 	return mw_tamper_signal(ctx->id, a, (__s32)a[0] > 0 ? (__u32)a[0] : agent_tgid, (__s32)a[1]);
 }
 
-SEC("?tracepoint/syscalls/sys_enter_tkill")
-int self_enter_tkill(struct trace_event_raw_sys_enter *ctx)
-{
-	__u64 a[4] = {};
+/* The signal syscalls that name their target by number differ only in where the numbers
+ * stand: tgid_arg < 0 (tkill) names a thread alone, which must be one of the agent's;
+ * otherwise the thread group must be the agent's. tid_arg is the target reported. */
+#define MW_SELF_SIGNAL_SYSCALL(name, nargs, tgid_arg, tid_arg, sig_arg)                        \
+	SEC("?tracepoint/syscalls/sys_enter_" #name)                                           \
+	int self_enter_##name(struct trace_event_raw_sys_enter *ctx)                           \
+	{                                                                                      \
+		__u64 a[4] = {};                                                               \
+		if (mw_is_agent())                                                             \
+			return 0;                                                              \
+		MW_COPY_ARGS(ctx, nargs, a);                                                   \
+		if ((tgid_arg) < 0 ? !mw_agent_tid((__u32)a[(tid_arg) & 3])                    \
+				   : (__u32)a[(tgid_arg) & 3] != agent_tgid)                   \
+			return 0;                                                              \
+		return mw_tamper_signal(ctx->id, a, (__u32)a[(tid_arg) & 3], (__s32)a[(sig_arg) & 3]); \
+	}
 
-	if (mw_is_agent())
-		return 0;
-	MW_COPY_ARGS(ctx, 2, a);
-	if (!mw_agent_tid((__u32)a[0]))
-		return 0;
-	return mw_tamper_signal(ctx->id, a, (__u32)a[0], (__s32)a[1]);
-}
-
-SEC("?tracepoint/syscalls/sys_enter_tgkill")
-int self_enter_tgkill(struct trace_event_raw_sys_enter *ctx)
-{
-	__u64 a[4] = {};
-
-	if (mw_is_agent())
-		return 0;
-	MW_COPY_ARGS(ctx, 3, a);
-	if ((__u32)a[0] != agent_tgid)
-		return 0;
-	return mw_tamper_signal(ctx->id, a, (__u32)a[1], (__s32)a[2]);
-}
-
-SEC("?tracepoint/syscalls/sys_enter_rt_sigqueueinfo")
-int self_enter_rt_sigqueueinfo(struct trace_event_raw_sys_enter *ctx)
-{
-	__u64 a[4] = {};
-
-	if (mw_is_agent())
-		return 0;
-	MW_COPY_ARGS(ctx, 3, a);
-	if ((__u32)a[0] != agent_tgid)
-		return 0;
-	return mw_tamper_signal(ctx->id, a, (__u32)a[0], (__s32)a[1]);
-}
-
-SEC("?tracepoint/syscalls/sys_enter_rt_tgsigqueueinfo")
-int self_enter_rt_tgsigqueueinfo(struct trace_event_raw_sys_enter *ctx)
-{
-	__u64 a[4] = {};
-
-	if (mw_is_agent())
-		return 0;
-	MW_COPY_ARGS(ctx, 4, a);
-	if ((__u32)a[0] != agent_tgid)
-		return 0;
-	return mw_tamper_signal(ctx->id, a, (__u32)a[1], (__s32)a[2]);
-}
+MW_SELF_SIGNAL_SYSCALL(tkill, 2, -1, 0, 1)
+MW_SELF_SIGNAL_SYSCALL(tgkill, 3, 0, 1, 2)
+MW_SELF_SIGNAL_SYSCALL(rt_sigqueueinfo, 3, 0, 0, 1)
+MW_SELF_SIGNAL_SYSCALL(rt_tgsigqueueinfo, 4, 0, 1, 2)
 
 /* pidfd -> struct pid in the kernel: a pidfs file keeps its struct pid in private_data. */
 SEC("?tracepoint/syscalls/sys_enter_pidfd_send_signal")
