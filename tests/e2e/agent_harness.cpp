@@ -38,6 +38,55 @@ void write_file(const std::string& path, const std::string& text) {
     if (!out) throw std::runtime_error("cannot write " + path);
 }
 
+std::string read_text(const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string policy_yaml(const TestPolicy& p) {
+    auto line = [](const std::string& key, const std::string& value) {
+        return value.empty() ? std::string() : "    " + key + ": " + value + "\n";
+    };
+    auto section = [](const std::string& name, const std::string& lines) {
+        return lines.empty() ? std::string() : "  " + name + ":\n" + lines;
+    };
+    return "apiVersion: modelwarden/v1\n"
+           "kind: WorkloadPolicy\n"
+           "metadata: {name: " + p.name + ", owner: tests}\n"
+           "spec:\n"
+           "  mode: " + p.mode + "\n"
+           "  selector:\n"
+           "    executable: [\"/usr/bin/python3*\"]\n"
+           "    cmdline_contains: [\"" + p.tag + "\"]\n" +
+           section("process", line("exec", p.exec)) +
+           section("files", line("read", p.read) + line("write", p.write) + line("sensitive", p.sensitive)) +
+           section("network", line("egress", p.egress) + line("listen", p.listen)) +
+           section("models", line("dirs", p.model_dirs)) + p.extra;
+}
+
+std::string write_policy(const TempDir& dir, const TestPolicy& policy) {
+    const std::string path = dir.file("policy.yaml");
+    write_file(path, policy_yaml(policy));
+    return path;
+}
+
+std::string pinned_agent_config(const std::string& pin_dir, const std::string& more) {
+    return "agent: {pin_dir: " + pin_dir + ", fail_mode: open}\n" + more;
+}
+
+std::uint16_t free_loopback_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
 std::string unique_tag(const std::string& prefix) {
     std::random_device rd;
     return prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 1000000);
@@ -64,7 +113,7 @@ bool wait_with_timeout(pid_t pid, int& status, std::chrono::milliseconds timeout
 
 }  // namespace
 
-ChildResult run_child(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
+ChildResult run_child(const std::vector<std::string>& argv, std::chrono::seconds timeout, bool merge_stderr) {
     int pipefd[2];
     REQUIRE(::pipe2(pipefd, O_CLOEXEC) == 0);
     auto args = c_argv(argv);
@@ -72,6 +121,7 @@ ChildResult run_child(const std::vector<std::string>& argv, std::chrono::seconds
     REQUIRE(pid >= 0);
     if (pid == 0) {
         ::dup2(pipefd[1], STDOUT_FILENO);
+        if (merge_stderr) ::dup2(pipefd[1], STDERR_FILENO);
         ::execv(args[0], args.data());
         ::_exit(127);
     }
@@ -89,6 +139,43 @@ ChildResult run_child(const std::vector<std::string>& argv, std::chrono::seconds
     }
     return result;
 }
+
+ChildResult run_agent_cli(const std::vector<std::string>& args, bool merge_stderr) {
+    std::vector<std::string> argv{MW_AGENT_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_child(argv, std::chrono::seconds(30), merge_stderr);
+}
+
+BackgroundChild::BackgroundChild(const std::vector<std::string>& argv, std::string stdout_path)
+    : out_path_(std::move(stdout_path)) {
+    auto args = c_argv(argv);
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+        const int fd = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        ::dup2(fd, STDOUT_FILENO);
+        ::execv(args[0], args.data());
+        ::_exit(127);
+    }
+}
+
+BackgroundChild::~BackgroundChild() {
+    if (pid_ > 0 && !reaped_ && ::waitpid(pid_, nullptr, WNOHANG) == 0) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+    }
+}
+
+int BackgroundChild::wait() {
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    reaped_ = true;
+    return status;
+}
+
+std::string BackgroundChild::output() const { return read_text(out_path_); }
+
+std::vector<nlohmann::json> BackgroundChild::lines() const { return parse_lines(output()); }
 
 AgentProcess::AgentProcess(const TempDir& dir, const std::string& policy_path, std::vector<std::string> extra_args) {
     events_path_ = dir.file("events.jsonl");
@@ -188,6 +275,34 @@ std::vector<nlohmann::json> alerts_with_rule(const std::vector<nlohmann::json>& 
     for (const auto& e : all)
         if (at_path(e, "event.kind") == "alert" && at_path(e, "rule.id") == rule) out.push_back(e);
     return out;
+}
+
+std::vector<nlohmann::json> alerts_in(const std::vector<nlohmann::json>& all) {
+    std::vector<nlohmann::json> out;
+    for (const auto& e : all)
+        if (at_path(e, "event.kind") == "alert") out.push_back(e);
+    return out;
+}
+
+std::size_t count_alerts(const std::vector<nlohmann::json>& all) {
+    const auto alerts = alerts_in(all);
+    for (const auto& a : alerts)
+        UNSCOPED_INFO("alert: " << a.value("rule", nlohmann::json::object()).value("id", std::string("?")) << " pid "
+                                << a.value("process", nlohmann::json::object()).value("pid", 0) << " "
+                                << a.value("file", nlohmann::json::object()).value("path", std::string()));
+    return alerts.size();
+}
+
+std::string alerts_text(const std::vector<nlohmann::json>& all) {
+    std::string out;
+    for (const auto& a : alerts_in(all)) out += a.dump() + "\n";
+    return out;
+}
+
+nlohmann::json report_of(const std::vector<nlohmann::json>& reports, const std::string& action) {
+    for (const auto& r : reports)
+        if (r.at("action") == action) return r;
+    return nlohmann::json();
 }
 
 LoopbackListener::LoopbackListener() {

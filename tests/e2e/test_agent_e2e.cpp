@@ -20,27 +20,17 @@ using nlohmann::json;
 
 namespace {
 
-const std::string kPython = "/usr/bin/python3";
 const std::string kActions = std::string(MW_WORKLOADS_DIR) + "/actions.py";
 
 std::string policy_for(const std::string& tag, const std::string& workdir) {
-    return R"(apiVersion: modelwarden/v1
-kind: WorkloadPolicy
-metadata: {name: e2e-torch, owner: tests}
-spec:
-  mode: monitor
-  selector:
-    executable: ["/usr/bin/python3*"]
-    cmdline_contains: [")" + tag + R"("]
-  process:
-    exec: {allow: [], action: alert}
-  files:
-    read: {allow: ["/usr/**", "/lib/**", "/etc/**", "/proc/**", "/sys/**", "/dev/**", "/tmp/**", ")" + workdir + R"(/**", "/root/.cache/**"], action: alert}
-    write: {allow: ["/tmp/**", "/dev/**"], action: alert}
-  network:
-    egress: {allow: ["10.0.0.0/8:443"], action: alert}
-    listen: {allow: [8080], action: alert}
-)";
+    return policy_yaml({.name = "e2e-torch",
+                        .tag = tag,
+                        .exec = "{allow: [], action: alert}",
+                        .read = R"({allow: ["/usr/**", "/lib/**", "/etc/**", "/proc/**", "/sys/**", "/dev/**", "/tmp/**", ")" +
+                                workdir + R"(/**", "/root/.cache/**"], action: alert})",
+                        .write = R"({allow: ["/tmp/**", "/dev/**"], action: alert})",
+                        .egress = R"({allow: ["10.0.0.0/8:443"], action: alert})",
+                        .listen = "{allow: [8080], action: alert}"});
 }
 
 std::vector<pid_t> ancestor_pids(const json& alert) {
@@ -58,7 +48,7 @@ TEST_CASE("a watched PyTorch server's exec, secret read, connect and fork are re
     LoopbackListener listener;
 
     AgentProcess agent(dir, dir.file("policy.yaml"));
-    const auto child = run_child({kPython, kActions, "exec-shell", "read:/etc/shadow",
+    const auto child = run_child({kSystemPython, kActions, "exec-shell", "read:/etc/shadow",
                                   "connect:" + std::to_string(listener.port), "fork-short", "--tag=" + tag});
     REQUIRE(WIFEXITED(child.status));
     REQUIRE(WEXITSTATUS(child.status) == 0);
@@ -149,7 +139,7 @@ TEST_CASE("an unwatched process doing the same produces nothing", "[e2e]") {
 
     AgentProcess agent(dir, dir.file("policy.yaml"));
     // Same interpreter, same actions, but not the selector's tag.
-    const auto child = run_child({kPython, kActions, "exec-shell", "read:/etc/shadow",
+    const auto child = run_child({kSystemPython, kActions, "exec-shell", "read:/etc/shadow",
                                   "connect:" + std::to_string(listener.port), "fork-short", "--tag=other"});
     REQUIRE(WIFEXITED(child.status));
     const auto reports = parse_lines(child.stdout_text);

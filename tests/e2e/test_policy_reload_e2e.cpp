@@ -6,10 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <array>
@@ -26,61 +23,25 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string kPython = "/usr/bin/python3";
 const std::string kPayload = std::string(MW_WORKLOADS_DIR) + "/enforce_payload.py";
 const std::string kSpecKeys = "mode, risk, audit_all, fallback, selector, process, files, network, models";
 
 // exec_allow: "[]" = every exec is killed; a list = those programs may run.
 std::string policy_for(const std::string& tag, const std::string& exec_allow, const std::string& extra_spec = "") {
-    return R"(apiVersion: modelwarden/v1
-kind: WorkloadPolicy
-metadata: {name: e2e-reload, owner: tests}
-spec:
-  mode: enforce
-  selector:
-    executable: ["/usr/bin/python3*"]
-    cmdline_contains: [")" + tag + R"("]
-  process:
-    exec: {allow: )" + exec_allow + R"(, action: kill}
-  files:
-    read: {allow: ["/**"], action: alert}
-    write: {allow: ["/**"], action: alert}
-)" + extra_spec;
-}
-
-struct Cli {
-    int exit_code = -1;
-    std::string output;  // stdout + stderr
-};
-
-Cli cli(const std::string& args) {
-    Cli r;
-    FILE* p = ::popen((std::string(MW_AGENT_BINARY) + " " + args + " 2>&1").c_str(), "r");
-    REQUIRE(p != nullptr);
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) r.output.append(buf, n);
-    const int status = ::pclose(p);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
-
-std::uint16_t free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
+    return policy_yaml({.name = "e2e-reload",
+                        .mode = "enforce",
+                        .tag = tag,
+                        .exec = "{allow: " + exec_allow + ", action: kill}",
+                        .read = R"({allow: ["/**"], action: alert})",
+                        .write = R"({allow: ["/**"], action: alert})",
+                        .extra = extra_spec});
 }
 
 // Runs the payload: one `system-touch` per marker (fork + exec /bin/sh, which execs touch).
 // Returns the raw wait status of each shell, in order.
 std::vector<int> touch_all(const std::string& tag, const std::vector<std::string>& markers,
                            const std::string& go_file = "") {
-    std::vector<std::string> argv{kPython, kPayload};
+    std::vector<std::string> argv{kSystemPython, kPayload};
     if (!go_file.empty()) argv.push_back("wait-file:" + go_file);
     for (const auto& m : markers) argv.push_back("system-touch:" + m);
     argv.push_back("tag:" + tag);
@@ -129,9 +90,9 @@ std::string agent_name() {
 }
 
 json status_of(const std::string& socket) {
-    const auto r = cli("status --socket " + socket);
-    REQUIRE(r.exit_code == 0);
-    return json::parse(r.output);
+    const auto r = run_agent_cli({"status", "--socket", socket}, true);
+    REQUIRE(r.exit_code() == 0);
+    return json::parse(r.stdout_text);
 }
 
 }  // namespace
@@ -149,7 +110,7 @@ TEST_CASE("reload: a broken policy by SIGHUP or the API changes nothing and good
     const std::string audit = dir.file("audit.jsonl");
     const std::string killing = policy_for(tag, "[]");
     write_file(policy, killing);
-    const auto port = free_port();
+    const auto port = free_loopback_port();
     write_file(dir.file("config.yaml"), "control: {socket: " + socket + "}\naudit: {path: " + audit +
                                             ", key: " + dir.file("audit.key") + "}\nmetrics: {listen: '127.0.0.1:" +
                                             std::to_string(port) + "'}\n");
@@ -184,13 +145,13 @@ TEST_CASE("reload: a broken policy by SIGHUP or the API changes nothing and good
 
     // (b) the control API with a broken bundle: the exact error, nothing changed.
     write_file(dir.file("broken.yaml"), broken);
-    Cli refused;
+    ChildResult refused;
     const auto during_api = markers(dir, "during-api-", 8);
     const auto api_statuses = touch_during(dir, tag, during_api, [&] {
-        refused = cli("policy apply " + dir.file("broken.yaml") + " --socket " + socket);
+        refused = run_agent_cli({"policy", "apply", dir.file("broken.yaml"), "--socket", socket}, true);
     });
-    CHECK(refused.exit_code == 1);
-    CHECK(refused.output == "error: 422 api:uid:0:14:3: spec: unknown key 'proccess' (expected one of: " + kSpecKeys +
+    CHECK(refused.exit_code() == 1);
+    CHECK(refused.stdout_text == "error: 422 api:uid:0:14:3: spec: unknown key 'proccess' (expected one of: " + kSpecKeys +
                                 ")\n");
     CHECK(api_statuses == std::vector<int>(8, SIGKILL));
     CHECK(existing(during_api) == 0);
@@ -201,17 +162,17 @@ TEST_CASE("reload: a broken policy by SIGHUP or the API changes nothing and good
 
     // A good policy that allows the shell and touch: the exec succeeds.
     write_file(dir.file("allow.yaml"), policy_for(tag, R"(["/usr/bin/**", "/bin/**"])"));
-    const auto applied = cli("policy apply " + dir.file("allow.yaml") + " --socket " + socket);
-    REQUIRE(applied.exit_code == 0);
-    CHECK(json::parse(applied.output) == json{{"generation", 2}, {"previous", 1}});
+    const auto applied = run_agent_cli({"policy", "apply", dir.file("allow.yaml"), "--socket", socket}, true);
+    REQUIRE(applied.exit_code() == 0);
+    CHECK(json::parse(applied.stdout_text) == json{{"generation", 2}, {"previous", 1}});
     const auto allowed = markers(dir, "allowed-", 1);
     CHECK(touch_all(tag, allowed) == std::vector<int>{0});
     CHECK(existing(allowed) == 1);
 
     // Rollback: generation 1's policy is in force again (as generation 3) and the exec is killed.
-    const auto rolled = cli("policy rollback --socket " + socket);
-    REQUIRE(rolled.exit_code == 0);
-    CHECK(json::parse(rolled.output) == json{{"generation", 3}, {"previous", 2}});
+    const auto rolled = run_agent_cli({"policy", "rollback", "--socket", socket}, true);
+    REQUIRE(rolled.exit_code() == 0);
+    CHECK(json::parse(rolled.stdout_text) == json{{"generation", 3}, {"previous", 2}});
     const auto now = status_of(socket);
     CHECK(now["policy"]["generation"] == 3);
     CHECK(now["policy"]["sha256"] == gen1_sha);
@@ -241,8 +202,8 @@ TEST_CASE("reload: a broken policy by SIGHUP or the API changes nothing and good
                          {"policy.change", "generation 2"},
                          {"policy.change", "generation 3"},
                          {"agent.stop", agent_name()}});
-    const auto verify = cli("audit verify --log " + audit + " --key " + dir.file("audit.key.pub"));
-    CHECK(verify.exit_code == 0);
-    CHECK(verify.output.rfind("audit verify: OK " + audit + ": ", 0) == 0);
-    CHECK(verify.output.find("not yet signed") == std::string::npos);
+    const auto verify = run_agent_cli({"audit", "verify", "--log", audit, "--key", dir.file("audit.key.pub")}, true);
+    CHECK(verify.exit_code() == 0);
+    CHECK(verify.stdout_text.rfind("audit verify: OK " + audit + ": ", 0) == 0);
+    CHECK(verify.stdout_text.find("not yet signed") == std::string::npos);
 }

@@ -8,8 +8,6 @@
 #include <sys/wait.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "agent_harness.hpp"
 
@@ -18,53 +16,18 @@ using nlohmann::json;
 
 namespace {
 
-const std::string kPython = "/usr/bin/python3";
 const std::string kPayload = std::string(MW_WORKLOADS_DIR) + "/file_deny_payload.py";
 
 std::string policy_for(const std::string& tag, const std::string& mode, const std::string& secret) {
-    return R"(apiVersion: modelwarden/v1
-kind: WorkloadPolicy
-metadata: {name: e2e-file-deny, owner: tests}
-spec:
-  mode: )" + mode + R"(
-  selector:
-    executable: ["/usr/bin/python3*"]
-    cmdline_contains: [")" + tag + R"("]
-  process:
-    exec: {allow: ["/**"], action: alert}
-  files:
-    read: {allow: ["/**"], action: alert}
-    write: {allow: ["/dev/**", "/proc/**"], action: deny}
-    sensitive: {paths: [")" + secret + R"("], action: deny}
-  network:
-    egress: {allow: ["10.0.0.0/8:443"], action: alert}
-    listen: {allow: [8080], action: alert}
-)";
-}
-
-std::size_t alert_count(const std::vector<json>& all) {
-    std::size_t n = 0;
-    for (const auto& e : all)
-        if (at_path(e, "event.kind") == "alert") ++n;
-    return n;
-}
-
-json report_of(const std::vector<json>& reports, const std::string& action) {
-    for (const auto& r : reports)
-        if (r.at("action") == action) return r;
-    return json();
-}
-
-std::string dump_alerts(const std::vector<json>& all) {
-    std::ostringstream out;
-    for (const auto& e : all)
-        if (at_path(e, "event.kind") == "alert") out << e.dump() << "\n";
-    return out.str();
-}
-
-std::string read_text(const std::string& path) {
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), {});
+    return policy_yaml({.name = "e2e-file-deny",
+                        .mode = mode,
+                        .tag = tag,
+                        .exec = R"({allow: ["/**"], action: alert})",
+                        .read = R"({allow: ["/**"], action: alert})",
+                        .write = R"({allow: ["/dev/**", "/proc/**"], action: deny})",
+                        .sensitive = R"({paths: [")" + secret + R"("], action: deny})",
+                        .egress = R"({allow: ["10.0.0.0/8:443"], action: alert})",
+                        .listen = "{allow: [8080], action: alert}"});
 }
 
 // This fallback only runs where BPF-LSM is refused; with BPF-LSM the kernel denies instead.
@@ -87,11 +50,11 @@ TEST_CASE("file deny: enforce: a sensitive read fails with EPERM, the process go
         WARN("BPF-LSM is in use on this host: the fanotify fallback is not armed; test not run");
         return;
     }
-    const auto child = run_child({kPython, kPayload, "read:" + secret, "read:" + dir.file("ok.txt"), "tag:" + tag});
+    const auto child = run_child({kSystemPython, kPayload, "read:" + secret, "read:" + dir.file("ok.txt"), "tag:" + tag});
     const auto reports = parse_lines(child.stdout_text);
     const auto events = agent.stop();
     INFO("agent log:\n" << agent.log());
-    INFO("alerts:\n" << dump_alerts(events));
+    INFO("alerts:\n" << alerts_text(events));
 
     // the coverage line names the path and how it is marked
     CHECK(agent.log().find("file deny: fanotify: workload e2e-file-deny: sensitive " + secret +
@@ -122,7 +85,7 @@ TEST_CASE("file deny: enforce: a sensitive read fails with EPERM, the process go
     CHECK(at_path(a, "modelwarden.enforcement.applied") == true);
     CHECK(at_path(a, "modelwarden.enforcement.succeeded") == true);
     CHECK(at_path(a, "modelwarden.enforcement.detail") == "denied by the agent (fanotify FAN_OPEN_PERM)");
-    CHECK(alert_count(events) == 1);
+    CHECK(count_alerts(events) == 1);
 
     // the kernel's record of the failed open is there, as telemetry, not a second alert
     std::size_t failed_open_events = 0;
@@ -147,11 +110,11 @@ TEST_CASE("file deny: enforce: a write-open outside the write allow list fails a
         WARN("BPF-LSM is in use on this host: the fanotify fallback is not armed; test not run");
         return;
     }
-    const auto child = run_child({kPython, kPayload, "write:" + target, "read:" + target, "tag:" + tag});
+    const auto child = run_child({kSystemPython, kPayload, "write:" + target, "read:" + target, "tag:" + tag});
     const auto reports = parse_lines(child.stdout_text);
     const auto events = agent.stop();
     INFO("agent log:\n" << agent.log());
-    INFO("alerts:\n" << dump_alerts(events));
+    INFO("alerts:\n" << alerts_text(events));
 
     REQUIRE(WIFEXITED(child.status));
     CHECK(WEXITSTATUS(child.status) == 0);
@@ -171,7 +134,7 @@ TEST_CASE("file deny: enforce: a write-open outside the write allow list fails a
     CHECK(at_path(alerts[0], "event.type") == json::array({"denied"}));
     CHECK(at_path(alerts[0], "modelwarden.enforcement.action") == "deny");
     CHECK(at_path(alerts[0], "modelwarden.enforcement.succeeded") == true);
-    CHECK(alert_count(events) == 1);
+    CHECK(count_alerts(events) == 1);
 }
 
 TEST_CASE("file deny: monitor: the same read succeeds and one alert reports it", "[e2e][file-deny]") {
@@ -181,11 +144,11 @@ TEST_CASE("file deny: monitor: the same read succeeds and one alert reports it",
     write_file(secret, "TOPSECRET");
     write_file(dir.file("policy.yaml"), policy_for(tag, "monitor", secret));
     AgentProcess agent(dir, dir.file("policy.yaml"));
-    const auto child = run_child({kPython, kPayload, "read:" + secret, "tag:" + tag});
+    const auto child = run_child({kSystemPython, kPayload, "read:" + secret, "tag:" + tag});
     const auto reports = parse_lines(child.stdout_text);
     const auto events = agent.stop();
     INFO("agent log:\n" << agent.log());
-    INFO("alerts:\n" << dump_alerts(events));
+    INFO("alerts:\n" << alerts_text(events));
 
     REQUIRE(WIFEXITED(child.status));
     CHECK(WEXITSTATUS(child.status) == 0);
@@ -202,7 +165,7 @@ TEST_CASE("file deny: monitor: the same read succeeds and one alert reports it",
     CHECK(at_path(alerts[0], "file.path") == secret);
     CHECK(at_path(alerts[0], "event.outcome") == "success");
     CHECK(at_path(alerts[0], "modelwarden.enforcement.action") == "alert");
-    CHECK(alert_count(events) == 1);
+    CHECK(count_alerts(events) == 1);
 }
 
 TEST_CASE("file deny: enforce: an unwatched process reads the protected file", "[e2e][file-deny]") {
@@ -213,7 +176,7 @@ TEST_CASE("file deny: enforce: an unwatched process reads the protected file", "
     write_file(dir.file("policy.yaml"), policy_for(tag, "enforce", secret));
     AgentProcess agent(dir, dir.file("policy.yaml"));
     // no tag on its command line: the selector does not pick it
-    const auto child = run_child({kPython, kPayload, "read:" + secret});
+    const auto child = run_child({kSystemPython, kPayload, "read:" + secret});
     const auto reports = parse_lines(child.stdout_text);
     const std::string here = read_text(secret);  // this test process is not watched either
     const auto events = agent.stop();
@@ -226,5 +189,5 @@ TEST_CASE("file deny: enforce: an unwatched process reads the protected file", "
     CHECK(read.at("ok") == true);
     CHECK(read.at("data") == "TOPSECRET");
     CHECK(here == "TOPSECRET");
-    CHECK(alert_count(events) == 0);
+    CHECK(count_alerts(events) == 0);
 }

@@ -5,28 +5,23 @@
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
-#include <bpf/bpf.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <thread>
 
 #include "agent_harness.hpp"
+#include "pinned_maps.hpp"
 
 using namespace mw::test;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
-
-const std::string kPython = "/usr/bin/python3";
 
 // Ticks a counter file every 10 ms; on each go-file it does one network step and reports it.
 //   argv: COUNTER STOPFILE then steps "connect:PORT:GOFILE" | "udp:PORT:GOFILE", then a tag
@@ -65,44 +60,19 @@ print(json.dumps({"step": "done", "ticks": n}), flush=True)
 )PY";
 
 std::string policy_for(const std::string& name, const std::string& tag, const std::string& egress) {
-    return R"(apiVersion: modelwarden/v1
-kind: WorkloadPolicy
-metadata: {name: )" + name + R"(, owner: tests}
-spec:
-  mode: enforce
-  selector:
-    executable: ["/usr/bin/python3*"]
-    cmdline_contains: [")" + tag + R"("]
-  process:
-    exec: {allow: ["/**"], action: alert}
-  files:
-    read: {allow: ["/**"], action: alert}
-    write: {allow: ["/**"], action: alert}
-  network:
-    egress: )" + egress + R"(
-    listen: {allow: [], action: alert}
-)";
-}
-
-std::string read_text(const std::string& path) {
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), {});
+    return policy_yaml({.name = name,
+                        .mode = "enforce",
+                        .tag = tag,
+                        .exec = R"({allow: ["/**"], action: alert})",
+                        .read = R"({allow: ["/**"], action: alert})",
+                        .write = R"({allow: ["/**"], action: alert})",
+                        .egress = egress,
+                        .listen = "{allow: [], action: alert}"});
 }
 
 long counter_of(const std::string& path) {
     const std::string t = read_text(path);
     return t.empty() ? -1 : std::stol(t);
-}
-
-// The workload id the kernel holds for pid in a pinned watched_tasks map (0 = not watched).
-std::uint32_t pinned_workload_of(const std::string& pin_dir, pid_t pid) {
-    int fd = bpf_obj_get((pin_dir + "/maps/watched_tasks").c_str());
-    if (fd < 0) return 0;
-    std::uint32_t key = static_cast<std::uint32_t>(pid);
-    std::uint32_t value[2] = {0, 0};
-    const int err = bpf_map_lookup_elem(fd, &key, value);
-    ::close(fd);
-    return err ? 0 : value[0];
 }
 
 // Connections the listener has accepted so far (non-blocking accept until empty).
@@ -135,56 +105,11 @@ struct UdpSink {
     }
 };
 
-struct Background {
-    pid_t pid = -1;
-    std::string out_path;
-    Background(const std::vector<std::string>& argv, std::string out) : out_path(std::move(out)) {
-        pid = ::fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) {
-            int fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-            ::dup2(fd, 1);
-            std::vector<char*> args;
-            for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-            args.push_back(nullptr);
-            ::execv(args[0], args.data());
-            ::_exit(127);
-        }
-    }
-    ~Background() {
-        if (pid > 0 && ::waitpid(pid, nullptr, WNOHANG) == 0) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, nullptr, 0);
-        }
-    }
-    int wait() {
-        int status = 0;
-        ::waitpid(pid, &status, 0);
-        pid = -1;
-        return status;
-    }
-    std::vector<json> lines() const { return parse_lines(read_text(out_path)); }
-};
-
-template <class F>
-bool eventually(F&& f, std::chrono::milliseconds limit = 10s) {
-    for (auto end = std::chrono::steady_clock::now() + limit; std::chrono::steady_clock::now() < end;
-         std::this_thread::sleep_for(10ms))
-        if (f()) return true;
-    return f();
-}
-
 json step_report(const std::vector<json>& lines, std::size_t index) {
     std::size_t i = 0;
     for (const auto& l : lines)
         if (l.at("step") != "done" && i++ == index) return l;
     return json();
-}
-
-ChildResult cli(const std::vector<std::string>& args) {
-    std::vector<std::string> argv{MW_AGENT_BINARY};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run_child(argv, std::chrono::seconds(30));
 }
 
 }  // namespace
@@ -197,21 +122,21 @@ TEST_CASE("freeze: the workload's cgroup is frozen, it makes no progress, and a 
     LoopbackListener listener;
     write_file(dir.file("payload.py"), kPayload);
     write_file(dir.file("policy.yaml"), policy_for("e2e-freeze", tag, "{allow: [], action: freeze}"));
-    write_file(dir.file("config.yaml"), "agent: {pin_dir: " + pin_dir + ", fail_mode: open}\ncontrol: {socket: " + sock +
-                                            "}\naudit: {path: " + dir.file("audit.log") + "}\n");
+    write_file(dir.file("config.yaml"), pinned_agent_config(pin_dir, "control: {socket: " + sock + "}\naudit: {path: " +
+                                                                          dir.file("audit.log") + "}\n"));
     AgentProcess agent(dir, dir.file("policy.yaml"), {"--config", dir.file("config.yaml")});
     const std::string counter = dir.file("counter");
-    Background payload({kPython, dir.file("payload.py"), counter, dir.file("stop"),
+    BackgroundChild payload({kSystemPython, dir.file("payload.py"), counter, dir.file("stop"),
                         "connect:" + std::to_string(listener.port) + ":" + dir.file("go"), "tag:" + tag},
                        dir.file("payload.out"));
-    REQUIRE(eventually([&] { return pinned_workload_of(pin_dir, payload.pid) == 1; }));
-    const std::string cgroup = "/sys/fs/cgroup/unified/modelwarden.slice/e2e-freeze-" + std::to_string(payload.pid);
+    REQUIRE(eventually([&] { return pinned_workload_of(pin_dir, payload.pid()) == 1; }));
+    const std::string cgroup = "/sys/fs/cgroup/unified/modelwarden.slice/e2e-freeze-" + std::to_string(payload.pid());
 
     write_file(dir.file("go"), "");  // the forbidden connect
     // frozen 1 with the payload inside: the group is frozen before anyone is moved in
     const bool frozen = eventually([&] {
         return read_text(cgroup + "/cgroup.events").find("frozen 1") != std::string::npos &&
-               read_text(cgroup + "/cgroup.procs") == std::to_string(payload.pid) + "\n";
+               read_text(cgroup + "/cgroup.procs") == std::to_string(payload.pid()) + "\n";
     });
     if (!frozen) FAIL("not frozen with the payload inside; agent log:\n" << agent.log());
     // no progress while frozen: the counter holds still over many of its 10 ms ticks
@@ -220,31 +145,31 @@ TEST_CASE("freeze: the workload's cgroup is frozen, it makes no progress, and a 
     CHECK(counter_of(counter) == frozen_at);
 
     // listed in status, with its workload and process
-    const auto status = cli({"status", "--socket", sock});
+    const auto status = run_agent_cli({"status", "--socket", sock});
     REQUIRE(WIFEXITED(status.status));
     REQUIRE(WEXITSTATUS(status.status) == 0);
     const auto st = json::parse(status.stdout_text);
     REQUIRE(st.at("enforcement").at("frozen").size() == 1);
     CHECK(st["enforcement"]["frozen"][0].at("workload") == "e2e-freeze");
     CHECK(st["enforcement"]["frozen"][0].at("cgroup") == cgroup);
-    CHECK(st["enforcement"]["frozen"][0].at("pids") == json::array({payload.pid}));
+    CHECK(st["enforcement"]["frozen"][0].at("pids") == json::array({payload.pid()}));
     CHECK(st["enforcement"]["frozen"][0].at("frozen") == true);
 
     // thaw through the control API (the CLI's verb): the counter moves again
-    const auto thaw = cli({"thaw", "--workload", "e2e-freeze", "--socket", sock});
+    const auto thaw = run_agent_cli({"thaw", "--workload", "e2e-freeze", "--socket", sock});
     REQUIRE(WIFEXITED(thaw.status));
     CHECK(WEXITSTATUS(thaw.status) == 0);
     CHECK(json::parse(thaw.stdout_text).at("thawed").at(0).at("cgroup") == cgroup);
     CHECK(read_text(cgroup + "/cgroup.events").find("frozen 0") != std::string::npos);
     CHECK(eventually([&] { return counter_of(counter) > frozen_at + 5; }));
     // a second thaw finds nothing frozen
-    const auto again = cli({"thaw", "--workload", "e2e-freeze", "--socket", sock});
+    const auto again = run_agent_cli({"thaw", "--workload", "e2e-freeze", "--socket", sock});
     CHECK(WEXITSTATUS(again.status) == 1);
 
     write_file(dir.file("stop"), "");
     const int exit_status = payload.wait();
     CHECK(WIFEXITED(exit_status));
-    const auto lines = parse_lines(read_text(dir.file("payload.out")));
+    const auto lines = payload.lines();
     const auto connect = step_report(lines, 0);
     REQUIRE(connect.is_object());
     CHECK(connect.at("ok") == false);
@@ -281,10 +206,10 @@ TEST_CASE("isolate: after an isolate violation every further connect and sendmsg
                policy_for("e2e-isolate", tag,
                           "{allow: [\"127.0.0.1:" + std::to_string(allowed.port) + "\", \"127.0.0.1:" +
                               std::to_string(udp.port) + "/udp\"], action: isolate}"));
-    write_file(dir.file("config.yaml"), "agent: {pin_dir: " + pin_dir + ", fail_mode: open}\ncontrol: {socket: " + sock + "}\n");
+    write_file(dir.file("config.yaml"), pinned_agent_config(pin_dir, "control: {socket: " + sock + "}\n"));
     AgentProcess agent(dir, dir.file("policy.yaml"), {"--config", dir.file("config.yaml")});
     const std::string a = std::to_string(allowed.port), u = std::to_string(udp.port);
-    Background payload({kPython, dir.file("payload.py"), dir.file("counter"), dir.file("stop"),
+    BackgroundChild payload({kSystemPython, dir.file("payload.py"), dir.file("counter"), dir.file("stop"),
                         "connect:" + a + ":" + dir.file("go1"),   // allowed: connects
                         "udp:" + u + ":" + dir.file("go1"),       // allowed: sent
                         "connect:" + std::to_string(forbidden.port) + ":" + dir.file("go1"),  // isolates
@@ -293,7 +218,7 @@ TEST_CASE("isolate: after an isolate violation every further connect and sendmsg
                         "connect:" + a + ":" + dir.file("go2"),   // after release: connects again
                         "tag:" + tag},
                        dir.file("payload.out"));
-    REQUIRE(eventually([&] { return pinned_workload_of(pin_dir, payload.pid) == 1; }));
+    REQUIRE(eventually([&] { return pinned_workload_of(pin_dir, payload.pid()) == 1; }));
     write_file(dir.file("go1"), "");
     REQUIRE(eventually([&] { return payload.lines().size() >= 5; }));
     auto lines = payload.lines();
@@ -308,7 +233,7 @@ TEST_CASE("isolate: after an isolate violation every further connect and sendmsg
     CHECK_FALSE(forbidden.saw_connection());
     CHECK(udp.received() == 1);
 
-    const auto release = cli({"release", "--workload", "e2e-isolate", "--socket", sock});
+    const auto release = run_agent_cli({"release", "--workload", "e2e-isolate", "--socket", sock});
     REQUIRE(WIFEXITED(release.status));
     CHECK(WEXITSTATUS(release.status) == 0);
     CHECK(json::parse(release.stdout_text).at("released") == "e2e-isolate");
@@ -342,29 +267,22 @@ TEST_CASE("fallback kill: a protected read this host cannot deny is killed befor
     // deny this open, so `fallback: kill` decides
     const std::string secret = "/proc/sys/kernel/random/boot_id";
     const std::string boot_id = read_text(secret).substr(0, 36);
-    write_file(dir.file("policy.yaml"), R"(apiVersion: modelwarden/v1
-kind: WorkloadPolicy
-metadata: {name: e2e-fallback, owner: tests}
-spec:
-  mode: enforce
-  selector:
-    executable: ["/usr/bin/python3*"]
-    cmdline_contains: [")" + tag + R"("]
-  process:
-    exec: {allow: ["/**"], action: alert}
-  files:
-    read: {allow: ["/**"], action: alert}
-    write: {allow: ["/**"], action: alert}
-    sensitive: {paths: [")" + secret + R"("], action: deny, fallback: kill}
-)");
-    const auto check = cli({"policy", "check", dir.file("policy.yaml")});
+    write_file(dir.file("policy.yaml"), policy_yaml({.name = "e2e-fallback",
+                                                     .mode = "enforce",
+                                                     .tag = tag,
+                                                     .exec = R"({allow: ["/**"], action: alert})",
+                                                     .read = R"({allow: ["/**"], action: alert})",
+                                                     .write = R"({allow: ["/**"], action: alert})",
+                                                     .sensitive = R"({paths: [")" + secret +
+                                                                  R"("], action: deny, fallback: kill})"}));
+    const auto check = run_agent_cli({"policy", "check", dir.file("policy.yaml")});
     INFO("policy check:\n" << check.stdout_text);
     CHECK(WEXITSTATUS(check.status) == 0);
     CHECK(check.stdout_text.find("  files.sensitive: deny (enforced as kill): ") != std::string::npos);
     CHECK(check.stdout_text.find("fallback kill: tracepoint kill (sys_exit_openat") != std::string::npos);
 
     AgentProcess agent(dir, dir.file("policy.yaml"));
-    const auto child = run_child({kPython, std::string(MW_WORKLOADS_DIR) + "/enforce_payload.py", "read:" + secret,
+    const auto child = run_child({kSystemPython, std::string(MW_WORKLOADS_DIR) + "/enforce_payload.py", "read:" + secret,
                                   "tag:" + tag});
     const auto events = agent.stop();
     INFO("agent log:\n" << agent.log());

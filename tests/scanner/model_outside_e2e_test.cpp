@@ -18,22 +18,13 @@ namespace {
 // `extra_read` widens the read allow list: with the test's directory in it, the kernel still
 // reports the model-file open (MW_FLAG_MODEL_FILE) and nothing else.
 std::string policy_for(const std::string& tag, const std::string& models, const std::string& extra_read = "") {
-    return R"(apiVersion: modelwarden/v1
-kind: WorkloadPolicy
-metadata: {name: e2e-model-dirs, owner: tests}
-spec:
-  mode: monitor
-  selector:
-    executable: ["/usr/bin/python3*"]
-    cmdline_contains: [")" + tag + R"("]
-  process:
-    exec: {allow: [], action: alert}
-  files:
-    read: {allow: ["/usr/**", "/lib/**", "/etc/**", "/proc/**", "/sys/**", "/dev/**", "/root/.cache/**)" + extra_read + R"("], action: alert}
-    write: {allow: ["/dev/**"], action: alert}
-  models:
-    dirs: [")" + models + R"("]
-)";
+    return policy_yaml({.name = "e2e-model-dirs",
+                        .tag = tag,
+                        .exec = "{allow: [], action: alert}",
+                        .read = R"({allow: ["/usr/**", "/lib/**", "/etc/**", "/proc/**", "/sys/**", "/dev/**", "/root/.cache/**)" +
+                                extra_read + R"("], action: alert})",
+                        .write = R"({allow: ["/dev/**"], action: alert})",
+                        .model_dirs = "[\"" + models + "\"]"});
 }
 
 // One run: the agent under the policy (the read allow list widened by `extra_read`), a watched
@@ -56,7 +47,7 @@ void run_reads(ModelRun& run, bool allow_test_dir) {
     write_file(run.dir.file("policy.yaml"),
                policy_for(tag, run.models, allow_test_dir ? "\", \"" + run.dir.path() + "/**" : ""));
     AgentProcess agent(run.dir, run.dir.file("policy.yaml"));
-    run.child = run_child({"/usr/bin/python3", std::string(MW_WORKLOADS_DIR) + "/actions.py",
+    run.child = run_child({kSystemPython, std::string(MW_WORKLOADS_DIR) + "/actions.py",
                            "read:" + run.dir.file("stray.pt"), "read:" + run.dir.file("notes.txt"),
                            "read:" + run.models + "/approved.pt", "--tag=" + tag});
     run.events = agent.stop();

@@ -22,36 +22,19 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string kPython = "/usr/bin/python3";
 const std::string kTamper = MW_TAMPER_PAYLOAD;
 // An unwatched process is resolved from /proc when its record is read: it must still exist.
 const std::string kLinger = "linger:1";
 
 std::string policy_for(const std::string& tag, const std::string& mode) {
-    return R"(apiVersion: modelwarden/v1
-kind: WorkloadPolicy
-metadata: {name: e2e-selfprotect, owner: tests}
-spec:
-  mode: )" + mode + R"(
-  selector:
-    executable: ["/usr/bin/python3*"]
-    cmdline_contains: [")" + tag + R"("]
-  process:
-    exec: {allow: [], action: alert}
-  files:
-    read: {allow: ["/**"], action: alert}
-    write: {allow: ["/**"], action: alert}
-  network:
-    egress: {allow: [], action: alert}
-    listen: {allow: [], action: alert}
-)";
-}
-
-std::vector<json> alerts(const std::vector<json>& all) {
-    std::vector<json> out;
-    for (const auto& e : all)
-        if (at_path(e, "event.kind") == "alert") out.push_back(e);
-    return out;
+    return policy_yaml({.name = "e2e-selfprotect",
+                        .mode = mode,
+                        .tag = tag,
+                        .exec = "{allow: [], action: alert}",
+                        .read = R"({allow: ["/**"], action: alert})",
+                        .write = R"({allow: ["/**"], action: alert})",
+                        .egress = "{allow: [], action: alert}",
+                        .listen = "{allow: [], action: alert}"});
 }
 
 std::vector<json> with_action(const std::vector<json>& all, const std::string& action) {
@@ -59,12 +42,6 @@ std::vector<json> with_action(const std::vector<json>& all, const std::string& a
     for (const auto& e : all)
         if (at_path(e, "event.action") == action) out.push_back(e);
     return out;
-}
-
-json report_of(const std::vector<json>& reports, const std::string& action) {
-    for (const auto& r : reports)
-        if (r.at("action") == action) return r;
-    return json();
 }
 
 std::string describe(const std::vector<json>& events) {
@@ -90,7 +67,7 @@ TEST_CASE("selfprotect: an unwatched process signalling the agent is one alert w
     AgentProcess agent(dir, dir.file("policy.yaml"));
     const std::string target = std::to_string(agent.pid());
     // SIGUSR2: the agent ignores it by design (see agent.cpp), so the attempt is harmless here
-    const auto child = run_child({kPython, kTamper, "signal:" + target + ":0", "signal:" + target + ":12", kLinger});
+    const auto child = run_child({kSystemPython, kTamper, "signal:" + target + ":0", "signal:" + target + ":12", kLinger});
     const auto reports = parse_lines(child.stdout_text);
     REQUIRE(alive(agent.pid()));
     const auto events = agent.stop();
@@ -102,7 +79,7 @@ TEST_CASE("selfprotect: an unwatched process signalling the agent is one alert w
     CHECK(WIFEXITED(agent.exit_status()));
     CHECK(WEXITSTATUS(agent.exit_status()) == 0);
 
-    const auto all_alerts = alerts(events);
+    const auto all_alerts = alerts_in(events);
     REQUIRE(all_alerts.size() == 1);
     const auto& a = all_alerts[0];
     CHECK(at_path(a, "rule.id") == "MW-SELF-001");
@@ -137,7 +114,7 @@ TEST_CASE("selfprotect: a watched enforce-mode payload signalling the agent is S
     AgentProcess agent(dir, dir.file("policy.yaml"));
     // SIGHUP: the agent survives it by design (policy reload) and logs that it arrived, which
     // shows whether the kernel still delivers a signal whose sender was SIGKILLed at sys_enter.
-    const auto child = run_child({kPython, kTamper, "signal:" + std::to_string(agent.pid()) + ":1", "tag:" + tag});
+    const auto child = run_child({kSystemPython, kTamper, "signal:" + std::to_string(agent.pid()) + ":1", "tag:" + tag});
     const auto reports = parse_lines(child.stdout_text);
     std::this_thread::sleep_for(500ms);
     REQUIRE(alive(agent.pid()));
@@ -157,7 +134,7 @@ TEST_CASE("selfprotect: a watched enforce-mode payload signalling the agent is S
     // delivered (the reload ran): detection + containment, not prevention.
     CHECK(log.find("policy: reload requested") != std::string::npos);
 
-    const auto all_alerts = alerts(events);
+    const auto all_alerts = alerts_in(events);
     REQUIRE(all_alerts.size() == 1);
     const auto& a = all_alerts[0];
     CHECK(at_path(a, "rule.id") == "MW-SELF-001");
@@ -175,14 +152,14 @@ TEST_CASE("selfprotect: a write-open of the agent's config file by an unwatched 
     const std::string config = dir.file("config.yaml");
     write_file(config, "agent: {fail_mode: open}\n");
     AgentProcess agent(dir, dir.file("policy.yaml"), {"--config", config});
-    const auto child = run_child({kPython, kTamper, "write:" + config, kLinger});
+    const auto child = run_child({kSystemPython, kTamper, "write:" + config, kLinger});
     const auto reports = parse_lines(child.stdout_text);
     const auto events = agent.stop();
     INFO("agent log:\n" << agent.log() << "\nevents:\n" << describe(events));
 
     REQUIRE(WIFEXITED(child.status));
     CHECK(report_of(reports, "write").at("ok") == true);
-    const auto all_alerts = alerts(events);
+    const auto all_alerts = alerts_in(events);
     REQUIRE(all_alerts.size() == 1);
     const auto& a = all_alerts[0];
     CHECK(at_path(a, "rule.id") == "MW-SELF-003");
@@ -199,7 +176,7 @@ TEST_CASE("selfprotect: ptrace of the agent by a python process is one alert nam
     TempDir dir;
     write_file(dir.file("policy.yaml"), policy_for(unique_tag("mw-self-nobody"), "monitor"));
     AgentProcess agent(dir, dir.file("policy.yaml"));
-    const auto child = run_child({kPython, kTamper, "ptrace:" + std::to_string(agent.pid()), kLinger});
+    const auto child = run_child({kSystemPython, kTamper, "ptrace:" + std::to_string(agent.pid()), kLinger});
     const auto reports = parse_lines(child.stdout_text);
     REQUIRE(alive(agent.pid()));
     const auto events = agent.stop();
@@ -207,7 +184,7 @@ TEST_CASE("selfprotect: ptrace of the agent by a python process is one alert nam
 
     REQUIRE(WIFEXITED(child.status));
     REQUIRE(report_of(reports, "ptrace").is_object());
-    const auto all_alerts = alerts(events);
+    const auto all_alerts = alerts_in(events);
     REQUIRE(all_alerts.size() == 1);
     const auto& a = all_alerts[0];
     CHECK(at_path(a, "rule.id") == "MW-SELF-002");
@@ -223,7 +200,7 @@ TEST_CASE("selfprotect: detaching the agent's BPF link and unlinking its pin are
     const std::string tag = unique_tag("mw-self-bpf");
     const std::string pin_dir = "/sys/fs/bpf/" + tag;
     write_file(dir.file("policy.yaml"), policy_for(unique_tag("mw-self-nobody"), "monitor"));
-    write_file(dir.file("config.yaml"), "agent: {pin_dir: " + pin_dir + ", fail_mode: open}\n");
+    write_file(dir.file("config.yaml"), pinned_agent_config(pin_dir));
     AgentProcess agent(dir, dir.file("policy.yaml"), {"--config", dir.file("config.yaml")});
 
     // `bpftool link detach` does exactly this: BPF_LINK_DETACH on the link's fd. A tracepoint
@@ -241,7 +218,7 @@ TEST_CASE("selfprotect: detaching the agent's BPF link and unlinking its pin are
     // removing a pin: the link stays attached (the agent holds its fd), the pin is gone
     const std::string other_pin = pin_dir + "/links/self_enter_tkill";
     REQUIRE(std::filesystem::exists(other_pin));
-    const auto child = run_child({kPython, kTamper, "unlink:" + other_pin, kLinger});
+    const auto child = run_child({kSystemPython, kTamper, "unlink:" + other_pin, kLinger});
     REQUIRE(alive(agent.pid()));
     const auto events = agent.stop();
     INFO("agent log:\n" << agent.log() << "\nevents:\n" << describe(events));
@@ -258,7 +235,7 @@ TEST_CASE("selfprotect: detaching the agent's BPF link and unlinking its pin are
     CHECK(at_path(file_alerts[0], "process.pid") == child.pid);
     CHECK(at_path(file_alerts[0], "file.path") == other_pin);
     CHECK(at_path(file_alerts[0], "modelwarden.syscall.name") == "unlink");
-    CHECK(alerts(events).size() == 2);
+    CHECK(alerts_in(events).size() == 2);
 
     std::error_code ec;
     std::filesystem::remove_all(pin_dir, ec);
