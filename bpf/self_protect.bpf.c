@@ -134,17 +134,15 @@ static __always_inline int mw_tamper_process_vm(struct trace_event_raw_sys_enter
 	return mw_tamper_emit(ctx->id, a, &t, NULL, none);
 }
 
-SEC("?tracepoint/syscalls/sys_enter_process_vm_readv")
-int self_enter_process_vm_readv(struct trace_event_raw_sys_enter *ctx)
-{
-	return mw_tamper_process_vm(ctx);
-}
+#define MW_SELF_PROCESS_VM_SYSCALL(name)                                         \
+	SEC("?tracepoint/syscalls/sys_enter_" #name)                             \
+	int self_enter_##name(struct trace_event_raw_sys_enter *ctx)             \
+	{                                                                        \
+		return mw_tamper_process_vm(ctx);                                \
+	}
 
-SEC("?tracepoint/syscalls/sys_enter_process_vm_writev")
-int self_enter_process_vm_writev(struct trace_event_raw_sys_enter *ctx)
-{
-	return mw_tamper_process_vm(ctx);
-}
+MW_SELF_PROCESS_VM_SYSCALL(process_vm_readv)
+MW_SELF_PROCESS_VM_SYSCALL(process_vm_writev)
 
 /* ---- bpf(): detaching or replacing the agent's programs ------------------------------- */
 
@@ -221,29 +219,17 @@ static __always_inline int mw_tamper_open_exit(struct trace_event_raw_sys_exit *
 	return mw_tamper_fd(ctx->id, a, (__s32)ctx->ret, ctx->ret, true);
 }
 
-SEC("?tracepoint/syscalls/sys_exit_openat")
-int self_exit_openat(struct trace_event_raw_sys_exit *ctx)
-{
-	return mw_tamper_open_exit(ctx);
-}
+#define MW_SELF_OPEN_SYSCALL(name)                                               \
+	SEC("?tracepoint/syscalls/sys_exit_" #name)                              \
+	int self_exit_##name(struct trace_event_raw_sys_exit *ctx)               \
+	{                                                                        \
+		return mw_tamper_open_exit(ctx);                                 \
+	}
 
-SEC("?tracepoint/syscalls/sys_exit_openat2")
-int self_exit_openat2(struct trace_event_raw_sys_exit *ctx)
-{
-	return mw_tamper_open_exit(ctx);
-}
-
-SEC("?tracepoint/syscalls/sys_exit_open")
-int self_exit_open(struct trace_event_raw_sys_exit *ctx)
-{
-	return mw_tamper_open_exit(ctx);
-}
-
-SEC("?tracepoint/syscalls/sys_exit_creat")
-int self_exit_creat(struct trace_event_raw_sys_exit *ctx)
-{
-	return mw_tamper_open_exit(ctx);
-}
+MW_SELF_OPEN_SYSCALL(openat)
+MW_SELF_OPEN_SYSCALL(openat2)
+MW_SELF_OPEN_SYSCALL(open)
+MW_SELF_OPEN_SYSCALL(creat)
 
 #define MW_SELF_FD_SYSCALL(name, nargs)                                          \
 	SEC("?tracepoint/syscalls/sys_enter_" #name)                             \
