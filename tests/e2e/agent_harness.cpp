@@ -64,12 +64,6 @@ std::string policy_yaml(const TestPolicy& p) {
            section("models", line("dirs", p.model_dirs)) + p.extra;
 }
 
-std::string write_policy(const TempDir& dir, const TestPolicy& policy) {
-    const std::string path = dir.file("policy.yaml");
-    write_file(path, policy_yaml(policy));
-    return path;
-}
-
 std::string pinned_agent_config(const std::string& pin_dir, const std::string& more) {
     return "agent: {pin_dir: " + pin_dir + ", fail_mode: open}\n" + more;
 }

@@ -125,9 +125,6 @@ struct TestPolicy {
 };
 std::string policy_yaml(const TestPolicy& policy);
 
-// Writes the policy to dir/policy.yaml and returns that path.
-std::string write_policy(const TempDir& dir, const TestPolicy& policy);
-
 // Agent config keeping the BPF objects pinned under pin_dir; fail_mode open, so a clean stop
 // removes the pins. `more` is appended as is (other sections: control, audit...).
 std::string pinned_agent_config(const std::string& pin_dir, const std::string& more = "");
