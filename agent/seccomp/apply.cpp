@@ -263,9 +263,13 @@ Result<void> exec_confined(const ExecOptions& options)
         spdlog::info("seccomp: moved into cgroup {} (id {})", placed->path, placed->id);
         if (logs_syscalls(*profile)) {
             // RET_LOG lets the syscall run: the agent reports it from sys_enter by cgroup.
+            // Not fatal: the profile still logs (to the audit log); only the agent's alert is lost,
+            // e.g. for a caller without the right to open the agent's pin.
             auto registered = register_log_profile(*profile, placed->id);
-            if (!registered) return registered.error();
-            if (!*registered)
+            if (!registered)
+                spdlog::warn("{}: logged syscalls of {} will not be reported", registered.error().message,
+                             placed->path);
+            else if (!*registered)
                 spdlog::warn("seccomp: no agent pinned {}: logged syscalls of {} will not be reported",
                              kLogProfilesPin, placed->path);
         }
