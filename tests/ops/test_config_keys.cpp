@@ -99,3 +99,16 @@ TEST_CASE("config keys: bad values name path:line:column", "[config]") {
         CHECK(r.error().message == cfg.path + ":1:14: `enforcement` must be a mapping");
     }
 }
+
+TEST_CASE("config keys: the shipped packaging/config.yaml loads and documents the defaults", "[config]") {
+    auto r = mw::load_agent_config(MW_SHIPPED_CONFIG);
+    INFO((r.ok() ? std::string() : r.error().message));
+    REQUIRE(r.ok());
+    const auto d = mw::default_agent_config();
+    CHECK(r->open_cache == d.open_cache);
+    CHECK(r->fanotify_mark_mounts == d.fanotify_mark_mounts);
+    CHECK(r->learn_syscalls == d.learn_syscalls);
+    CHECK(r->seccomp_violations == d.seccomp_violations);
+    CHECK(r->seccomp_dir == d.seccomp_dir);
+    CHECK(r->ring_buffer_mib == 16);
+}
