@@ -8,7 +8,6 @@
 #include <sys/wait.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <sstream>
 
@@ -19,61 +18,27 @@ using nlohmann::json;
 
 namespace {
 
-const std::string kPython = "/usr/bin/python3";
-const std::string kPayload = std::string(MW_TEST_DIR) + "/exec_deny_payload.py";
+const std::string kPayload = std::string(MW_WORKLOADS_DIR) + "/exec_deny_payload.py";
 // A program directly in /usr/bin: one of the exec directories the fallback marks.
 const std::string kForbidden = "/usr/bin/touch";
 
 std::string policy_for(const std::string& tag) {
-    return R"(apiVersion: modelwarden/v1
-kind: WorkloadPolicy
-metadata: {name: e2e-exec-deny, owner: tests}
-spec:
-  mode: enforce
-  selector:
-    executable: ["/usr/bin/python3*"]
-    cmdline_contains: [")" + tag + R"("]
-  process:
-    exec: {allow: ["/usr/bin/python3*"], action: deny}
-  files:
-    read: {allow: ["/**"], action: alert}
-    write: {allow: ["/**"], action: alert}
-  network:
-    egress: {allow: ["10.0.0.0/8:443"], action: alert}
-    listen: {allow: [8080], action: alert}
-)";
-}
-
-std::string run_output(const std::string& cmd) {
-    std::string out;
-    FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-    REQUIRE(p != nullptr);
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-    ::pclose(p);
-    return out;
+    return policy_yaml({.name = "e2e-exec-deny",
+                        .mode = "enforce",
+                        .tag = tag,
+                        .exec = R"({allow: ["/usr/bin/python3*"], action: deny})",
+                        .read = R"({allow: ["/**"], action: alert})",
+                        .write = R"({allow: ["/**"], action: alert})",
+                        .egress = R"({allow: ["10.0.0.0/8:443"], action: alert})",
+                        .listen = "{allow: [8080], action: alert}"});
 }
 
 // The `  process.exec: ...` line `policy check` prints for the workload on this host.
 std::string exec_mechanism_line(const std::string& policy_path) {
-    std::istringstream in(run_output(std::string(MW_AGENT_BINARY) + " policy check " + policy_path));
+    std::istringstream in(run_agent_cli({"policy", "check", policy_path}, true).stdout_text);
     for (std::string line; std::getline(in, line);)
         if (line.rfind("  process.exec: ", 0) == 0) return line;
     return {};
-}
-
-std::string dump_alerts(const std::vector<json>& all) {
-    std::ostringstream out;
-    for (const auto& e : all)
-        if (at_path(e, "event.kind") == "alert") out << e.dump() << "\n";
-    return out.str();
-}
-
-std::size_t alert_count(const std::vector<json>& all) {
-    std::size_t n = 0;
-    for (const auto& e : all)
-        if (at_path(e, "event.kind") == "alert") ++n;
-    return n;
 }
 
 }  // namespace
@@ -101,14 +66,14 @@ TEST_CASE("exec deny: enforce: a child execve outside the allow list fails with 
     if (by_fanotify)
         CHECK(agent.log().find("file deny: fanotify: workload e2e-exec-deny: exec allow list: denied for programs "
                                "directly in ") != std::string::npos);
-    const auto child = run_child({kPython, kPayload, "spawn:" + kForbidden + ":" + marker,
+    const auto child = run_child({kSystemPython, kPayload, "spawn:" + kForbidden + ":" + marker,
                                   "spawn:/usr/bin/python3:-cpass", "tag:" + tag});
     // the allowed program: python3 itself, told to write its own marker
-    const auto allowed = run_child({kPython, "-c", "open('" + allowed_marker + "', 'w').close()"});
+    const auto allowed = run_child({kSystemPython, "-c", "open('" + allowed_marker + "', 'w').close()"});
     const auto reports = parse_lines(child.stdout_text);
     const auto events = agent.stop();
     INFO("agent log:\n" << agent.log());
-    INFO("alerts:\n" << dump_alerts(events));
+    INFO("alerts:\n" << alerts_text(events));
     INFO("payload:\n" << child.stdout_text);
 
     // the effect: execve refused with EPERM in the child, the program never ran, the server went on
@@ -143,7 +108,7 @@ TEST_CASE("exec deny: enforce: a child execve outside the allow list fails with 
     CHECK(at_path(a, "modelwarden.enforcement.succeeded") == true);
     if (by_fanotify)
         CHECK(at_path(a, "modelwarden.enforcement.detail") == "denied by the agent (fanotify FAN_OPEN_EXEC_PERM)");
-    CHECK(alert_count(events) == 1);
+    CHECK(count_alerts(events) == 1);
 }
 
 namespace {
@@ -176,7 +141,7 @@ TEST_CASE("exec deny: `modelwarden status` lists the file-deny coverage", "[e2e]
                                        "control: {socket: " + socket + "}\n");
     const std::string mechanism = exec_mechanism_line(dir.file("policy.yaml"));
     AgentProcess agent(dir, dir.file("policy.yaml"), {"--config", dir.file("agent.yaml")});
-    const std::string status_text = run_output(std::string(MW_AGENT_BINARY) + " status --socket " + socket);
+    const std::string status_text = run_agent_cli({"status", "--socket", socket}, true).stdout_text;
     agent.stop();
     INFO("agent log:\n" << agent.log());
     INFO("status:\n" << status_text);

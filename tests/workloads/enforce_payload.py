@@ -9,48 +9,41 @@ in order and prints one JSON line per action:
   wait-file:PATH      wait until PATH exists (the test's go signal)
   tag:TEXT            no-op; puts TEXT on the command line for selectors
 """
-import json
 import os
 import socket
 import sys
 import time
 
-
-def report(**fields):
-    print(json.dumps(fields), flush=True)
+from payload_steps import read_all, report, run_steps
 
 
-def main(argv):
-    for action in argv:
-        name, _, arg = action.partition(":")
-        if name == "system-touch":
-            status = os.system("touch " + arg)
-            report(action=name, status=status, exists=os.path.exists(arg))
-        elif name == "connect":
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                s.connect(("127.0.0.1", int(arg)))
-                report(action=name, ok=True, errno=0)
-            except OSError as e:
-                report(action=name, ok=False, errno=e.errno)
-            finally:
-                s.close()
-        elif name == "read":
-            try:
-                with open(arg, "rb") as f:
-                    data = f.read()
-                report(action=name, ok=True, errno=0, data=data.decode("latin-1"))
-            except OSError as e:
-                report(action=name, ok=False, errno=e.errno, data="")
-        elif name == "wait-file":
-            while not os.path.exists(arg):
-                time.sleep(0.02)
-            report(action=name)
-        elif name == "tag":
-            pass
-    report(action="done")
-    return 0
+def system_touch(name, arg):
+    status = os.system("touch " + arg)
+    report(action=name, status=status, exists=os.path.exists(arg))
+
+
+def connect(name, arg):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.connect(("127.0.0.1", int(arg)))
+        report(action=name, ok=True, errno=0)
+    except OSError as e:
+        report(action=name, ok=False, errno=e.errno)
+    finally:
+        s.close()
+
+
+def read(name, arg):
+    ok, err, data = read_all(arg)
+    report(action=name, ok=ok, errno=err, data=data)
+
+
+def wait_file(name, arg):
+    while not os.path.exists(arg):
+        time.sleep(0.02)
+    report(action=name)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_steps(sys.argv[1:], {"system-touch": system_touch, "connect": connect, "read": read,
+                                      "wait-file": wait_file}))
