@@ -3,50 +3,14 @@
 // load_agent_config makes itself (metrics.listen, control.tls keys).
 #include <catch2/catch.hpp>
 
-#include <sys/wait.h>
-
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <string>
 
+#include "agent_harness.hpp"
 #include "daemon/config.hpp"
 
+using namespace mw::test;
+
 namespace {
-
-struct TempDir {
-    std::string path;
-    TempDir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "mw-cfg-XXXXXX").string();
-        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-        path = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-    std::string write(const std::string& name, const std::string& text) const {
-        const auto p = path + "/" + name;
-        std::ofstream(p) << text;
-        return p;
-    }
-};
-
-struct Run {
-    int exit_code = -1;
-    std::string output;  // stdout and stderr
-};
-
-Run run(const std::string& args) {
-    Run r;
-    FILE* p = ::popen((std::string(MW_AGENT_BINARY) + " " + args + " 2>&1").c_str(), "r");
-    REQUIRE(p != nullptr);
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) r.output.append(buf, n);
-    const int status = ::pclose(p);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
 
 const char* kPolicy = R"(apiVersion: modelwarden/v1
 kind: WorkloadPolicy
@@ -57,8 +21,14 @@ spec:
     executable: ["/nonexistent/cfg-errors-only"]
 )";
 
+// Writes `text` to the file `name` in dir; its path.
+std::string write_in(const TempDir& dir, const std::string& name, const std::string& text) {
+    write_file(dir.file(name), text);
+    return dir.file(name);
+}
+
 std::string load_error(const TempDir& dir, const std::string& yaml) {
-    const auto path = dir.write("config.yaml", yaml);
+    const auto path = write_in(dir, "config.yaml", yaml);
     auto r = mw::load_agent_config(path);
     REQUIRE_FALSE(r.ok());
     return r.error().message;
@@ -68,23 +38,23 @@ std::string load_error(const TempDir& dir, const std::string& yaml) {
 
 TEST_CASE("config errors: a bad sinks block names the config file, line and column", "[config]") {
     TempDir dir;
-    const auto policy = dir.write("policy.yaml", kPolicy);
-    const auto config = dir.write("agent.yaml", "spool: {dir: " + dir.path + "/spool}\n"
+    const auto policy = write_in(dir, "policy.yaml", kPolicy);
+    const auto config = write_in(dir, "agent.yaml", "spool: {dir: " + dir.path() + "/spool}\n"
                                                 "sinks:\n"
                                                 "  - type: file\n"
-                                                "    path: " + dir.path + "/out.jsonl\n"
+                                                "    path: " + dir.path() + "/out.jsonl\n"
                                                 "    pth: /tmp/typo\n");
-    const auto r = run("run --config " + config + " --policy " + policy);
-    INFO(r.output);
-    CHECK(r.exit_code == 1);
-    CHECK(r.output.find("sinks: refusing to start:\n" + config + ":5:5: sinks[0] (file): unknown key `pth` in `file sink`\n") !=
+    const auto r = run_agent_cli({"run", "--config", config, "--policy", policy}, true);
+    INFO(r.stdout_text);
+    CHECK(r.exit_code() == 1);
+    CHECK(r.stdout_text.find("sinks: refusing to start:\n" + config + ":5:5: sinks[0] (file): unknown key `pth` in `file sink`\n") !=
           std::string::npos);
-    CHECK(r.output.find("config file:") == std::string::npos);
+    CHECK(r.stdout_text.find("config file:") == std::string::npos);
 }
 
 TEST_CASE("config errors: metrics.listen and control.tls are checked at load with positions", "[config]") {
     TempDir dir;
-    const auto path = dir.path + "/config.yaml";
+    const auto path = dir.path() + "/config.yaml";
     CHECK(load_error(dir, "metrics:\n  listen: 127.0.0.1\n") ==
           path + ":2:11: `listen` must be ADDRESS:PORT with a port from 1 to 65535, got '127.0.0.1'");
     CHECK(load_error(dir, "metrics: {listen: '127.0.0.1:99999'}\n") ==
@@ -95,7 +65,7 @@ TEST_CASE("config errors: metrics.listen and control.tls are checked at load wit
 
 TEST_CASE("config errors: a good config records its path for later errors", "[config]") {
     TempDir dir;
-    const auto path = dir.write("config.yaml", "metrics: {listen: '127.0.0.1:9477'}\ncontrol:\n  tls: {port: 8443}\n");
+    const auto path = write_in(dir, "config.yaml", "metrics: {listen: '127.0.0.1:9477'}\ncontrol:\n  tls: {port: 8443}\n");
     auto r = mw::load_agent_config(path);
     REQUIRE(r.ok());
     CHECK(r->source == path);

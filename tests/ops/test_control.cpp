@@ -11,10 +11,6 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -30,12 +26,10 @@
 #include "control/client.hpp"
 #include "control/sd_notify.hpp"
 #include "control/server.hpp"
+#include "tls_client.hpp"
 
 namespace fs = std::filesystem;
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace ssl = asio::ssl;
 
 namespace {
 
@@ -115,49 +109,8 @@ struct Refusals {
     }
 };
 
-struct TlsReply {
-    bool connected = false;  // handshake and exchange completed
-    unsigned status = 0;
-    std::string body;
-    std::string error;
-};
-
-TlsReply tls_call(const fs::path& pki, std::uint16_t port, const std::string& client, const std::string& method,
-                  const std::string& target, const std::string& body = {}, int max_version = TLS1_3_VERSION) {
-    TlsReply out;
-    asio::io_context io;
-    ssl::context ctx(ssl::context::tls_client);
-    SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
-    SSL_CTX_set_max_proto_version(ctx.native_handle(), max_version);
-    ctx.load_verify_file((pki / "ca.crt").string());
-    ctx.set_verify_mode(ssl::verify_peer);
-    if (!client.empty()) {
-        ctx.use_certificate_file((pki / (client + ".crt")).string(), ssl::context::pem);
-        ctx.use_private_key_file((pki / (client + ".key")).string(), ssl::context::pem);
-    }
-    beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
-    beast::error_code ec;
-    beast::get_lowest_layer(stream).connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
-    if (ec) return out.error = "connect: " + ec.message(), out;
-    stream.handshake(ssl::stream_base::client, ec);
-    if (ec) return out.error = "handshake: " + ec.message(), out;
-    http::request<http::string_body> req(http::string_to_verb(method), target, 11);
-    req.set(http::field::host, "127.0.0.1");
-    req.body() = body;
-    req.prepare_payload();
-    http::write(stream, req, ec);
-    if (ec) return out.error = "write: " + ec.message(), out;
-    beast::flat_buffer buf;
-    http::response<http::string_body> res;
-    // TLS 1.3: the server checks the client certificate after the client's handshake
-    // returns, so a refused certificate shows up here as an alert.
-    http::read(stream, buf, res, ec);
-    if (ec) return out.error = "read: " + ec.message(), out;
-    out.connected = true;
-    out.status = res.result_int();
-    out.body = res.body();
-    return out;
-}
+using mw::test::TlsReply;
+using mw::test::tls_call;
 
 struct TlsFixture {
     TempDir dir;
@@ -172,9 +125,7 @@ struct TlsFixture {
 
     TlsFixture() {
         pki = dir.path / "pki";
-        fs::create_directory(pki);
-        std::string cmd = std::string("bash ") + MW_OPS_TEST_DIR + "/make_test_pki.sh " + pki.string() + " >/dev/null";
-        REQUIRE(std::system(cmd.c_str()) == 0);
+        REQUIRE(mw::test::make_test_pki(pki.string()));
         mw::AuditOptions ao;
         ao.path = (dir.path / "audit.jsonl").string();
         ao.key_path = (dir.path / "audit.key").string();
@@ -209,7 +160,7 @@ struct TlsFixture {
     }
     TlsReply call(const std::string& client, const std::string& method, const std::string& target,
                   const std::string& body = {}, int max_version = TLS1_3_VERSION) {
-        return tls_call(pki, server->tls_port(), client, method, target, body, max_version);
+        return tls_call(pki.string(), server->tls_port(), client, method, target, body, max_version);
     }
     std::vector<nlohmann::json> audit_records() {
         std::ifstream in(dir.path / "audit.jsonl");

@@ -21,7 +21,7 @@
 #include "metrics/registry.hpp"
 #include "modelgate/model_gate.hpp"
 #include "scanner/manifest.hpp"
-#include "scanner/signing.hpp"
+#include "signed_model_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace mw;
@@ -42,20 +42,8 @@ struct SignedModels {
                                 "pickle.dump({'w': [4, 5, 6]}, open(sys.argv[1] + '/changed.pkl', 'wb'), protocol=2)\" " +
                                 models.string();
         REQUIRE(std::system(cmd.c_str()) == 0);
-        std::ofstream(models / "MODEL_CARD.md") << "---\nowner: tests\nintended_use: test\ntraining_data: none\n"
-                                                  "known_failure_modes: none\nlast_evaluation_date: 2026-11-01\n"
-                                                  "failure_response: roll back\n---\n";
-        auto m = scanner::create_manifest(models, "MODEL_CARD.md");
-        REQUIRE(m.ok());
-        const auto text = scanner::serialize_manifest(*m);
-        std::ofstream(models / "manifest.json", std::ios::binary) << text;
-        auto key = scanner::generate_key(scanner::KeyType::ecdsa_p256);
-        REQUIRE(key.ok());
-        auto sig = scanner::sign(*key, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
-        REQUIRE(sig.ok());
-        std::ofstream(models / "manifest.json.sig") << scanner::base64_encode(*sig);
         pub = (root / "trusted.pub").string();
-        REQUIRE(scanner::write_public_pem(*key, pub).ok());
+        test::sign_model_dir(models, pub);
         // After signing: the listed file's bytes change, so its sha256 no longer matches.
         std::ofstream(models / "changed.pkl", std::ios::binary | std::ios::app) << "X";
     }

@@ -23,7 +23,7 @@
 
 #include "modelgate/model_gate.hpp"
 #include "scanner/manifest.hpp"
-#include "scanner/signing.hpp"
+#include "signed_model_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace mw;
@@ -91,20 +91,8 @@ struct Fixture {
         };
         py("import sys,torch; torch.save({'w': torch.arange(4.0)}, sys.argv[1]+'/good.pt'); "
            "torch.save({'w': torch.zeros(4)}, sys.argv[1]+'/tampered.pt')");
-        std::ofstream(models / "MODEL_CARD.md") << "---\nowner: e2e\nintended_use: test\ntraining_data: none\n"
-                                                  "known_failure_modes: none\nlast_evaluation_date: 2026-11-01\n"
-                                                  "failure_response: roll back\n---\n";
-        auto m = scanner::create_manifest(models, "MODEL_CARD.md");
-        REQUIRE(m.ok());
-        auto text = scanner::serialize_manifest(*m);
-        std::ofstream(models / "manifest.json", std::ios::binary) << text;
-        auto key = scanner::generate_key(scanner::KeyType::ecdsa_p256);
-        REQUIRE(key.ok());
-        auto sig = scanner::sign(*key, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
-        REQUIRE(sig.ok());
-        std::ofstream(models / "manifest.json.sig") << scanner::base64_encode(*sig);
         pub = (root / "trusted.pub").string();
-        REQUIRE(scanner::write_public_pem(*key, pub).ok());
+        test::sign_model_dir(models, pub);
         // After signing: replace a listed checkpoint with one whose pickle runs a payload.
         py("import os,sys,torch\n"
            "class P:\n"
@@ -253,20 +241,8 @@ struct LargeModelFixture {
         small = models / "small.safetensors";
         write_safetensors(big, std::uint64_t{1} << 30);
         write_safetensors(small, 4096);
-        std::ofstream(models / "MODEL_CARD.md") << "---\nowner: e2e\nintended_use: test\ntraining_data: none\n"
-                                                  "known_failure_modes: none\nlast_evaluation_date: 2026-11-01\n"
-                                                  "failure_response: roll back\n---\n";
-        auto m = scanner::create_manifest(models, "MODEL_CARD.md");
-        REQUIRE(m.ok());
-        auto text = scanner::serialize_manifest(*m);
-        std::ofstream(models / "manifest.json", std::ios::binary) << text;
-        auto key = scanner::generate_key(scanner::KeyType::ed25519);
-        REQUIRE(key.ok());
-        auto sig = scanner::sign(*key, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
-        REQUIRE(sig.ok());
-        std::ofstream(models / "manifest.json.sig") << scanner::base64_encode(*sig);
         pub = (root / "trusted.pub").string();
-        REQUIRE(scanner::write_public_pem(*key, pub).ok());
+        test::sign_model_dir(models, pub, scanner::KeyType::ed25519);
         unlisted = models / "extra.bin";
         std::ofstream(unlisted) << "not in the manifest";
     }
