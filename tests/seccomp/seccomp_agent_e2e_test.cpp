@@ -27,7 +27,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kPython = "/usr/bin/python3";  // Debian's, with torch
 const std::string kServer = std::string(MW_WORKLOADS_DIR) + "/model_server.py";
 const std::string kPayload = std::string(MW_SECCOMP_TEST_DIR) + "/payload.py";
 const std::string kPayloadLog = std::string(MW_SECCOMP_TEST_DIR) + "/payload_log.py";
@@ -35,23 +34,13 @@ const std::string kWorkload = "seccomp-agent-e2e";
 
 std::string policy_for(const std::string& tag)
 {
-    return R"(apiVersion: modelwarden/v1
-kind: WorkloadPolicy
-metadata: {name: )" + kWorkload + R"(, owner: tests}
-spec:
-  mode: monitor
-  selector:
-    executable: ["/usr/bin/python3*"]
-    cmdline_contains: [")" + tag + R"("]
-  process:
-    exec: {allow: [], action: alert}
-  files:
-    read: {allow: ["/**"], action: alert}
-    write: {allow: ["/**"], action: alert}
-  network:
-    egress: {allow: ["127.0.0.0/8:*"], action: alert}
-    listen: {allow: [8080], action: alert}
-)";
+    return policy_yaml({.name = kWorkload,
+                        .tag = tag,
+                        .exec = "{allow: [], action: alert}",
+                        .read = R"({allow: ["/**"], action: alert})",
+                        .write = R"({allow: ["/**"], action: alert})",
+                        .egress = R"({allow: ["127.0.0.0/8:*"], action: alert})",
+                        .listen = "{allow: [8080], action: alert}"});
 }
 
 // No pins (fail_mode off): other agents may run on this host; learned sets go to the test dir.
@@ -59,19 +48,6 @@ std::string config_for(const TempDir& dir)
 {
     return "agent: {fail_mode: \"off\"}\nsensors:\n  seccomp_violations: true\n  seccomp_dir: \"" +
            dir.file("learned") + "\"\n";
-}
-
-std::uint16_t free_port()
-{
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    ::close(fd);
-    return ntohs(a.sin_port);
 }
 
 // One POST once the server listens; retries for up to 120 s (importing torch is slow).
@@ -117,7 +93,7 @@ Served serve_one(const std::vector<std::string>& argv, std::uint16_t port)
 
 std::vector<std::string> server_argv(const std::string& checkpoint, std::uint16_t port, const std::string& tag)
 {
-    return {kPython, kServer, "--model", checkpoint, "--port", std::to_string(port), "--requests", "1", "--tag", tag};
+    return {kSystemPython, kServer, "--model", checkpoint, "--port", std::to_string(port), "--requests", "1", "--tag", tag};
 }
 
 // `modelwarden exec --seccomp PROFILE [--policy P] -- argv`.
@@ -149,13 +125,6 @@ json read_json(const std::string& path)
     return doc;
 }
 
-std::string dump_alerts(const std::vector<json>& alerts)
-{
-    std::string out;
-    for (const auto& a : alerts) out += a.dump() + "\n";
-    return out;
-}
-
 // The learn phase, shared by the tests: returns the learned set file the agent wrote.
 std::string learn_with_agent(const TempDir& dir, const std::string& checkpoint, const std::string& tag)
 {
@@ -163,7 +132,7 @@ std::string learn_with_agent(const TempDir& dir, const std::string& checkpoint, 
     write_file(dir.file("config.yaml"), config_for(dir));
     fs::remove(dir.file("agent.ready"));  // the learning agent's: the harness would not wait for this one
     AgentProcess agent(dir, dir.file("policy.yaml"), {"--config", dir.file("config.yaml"), "--learn-seccomp"});
-    const auto port = free_port();
+    const auto port = free_loopback_port();
     const auto s = serve_one(server_argv(checkpoint, port, tag), port);
     INFO("reply: " << s.reply << "\nserver stdout: " << s.server.stdout_text);
     REQUIRE(WIFEXITED(s.server.status));
@@ -199,7 +168,7 @@ struct Checkpoint {
     std::string path;
     Checkpoint()
     {
-        const auto made = run_child({kPython, std::string(MW_WORKLOADS_DIR) + "/make_checkpoints.py", dir.path()});
+        const auto made = run_child({kSystemPython, std::string(MW_WORKLOADS_DIR) + "/make_checkpoints.py", dir.path()});
         REQUIRE(WIFEXITED(made.status));
         REQUIRE(WEXITSTATUS(made.status) == 0);
         path = dir.file("good.pt");
@@ -237,7 +206,7 @@ TEST_CASE("agent: learn a PyTorch server then generate and run it unchanged and 
     write_file(dir.file("config.yaml"), config_for(dir));
     fs::remove(dir.file("agent.ready"));  // the learning agent's: the harness would not wait for this one
     AgentProcess agent(dir, dir.file("policy.yaml"), {"--config", dir.file("config.yaml"), "--learn-seccomp"});
-    const auto port = free_port();
+    const auto port = free_loopback_port();
     const auto s = serve_one(confined(profile, server_argv(ckpt.path, port, tag)), port);
     INFO("reply: " << s.reply << "\nserver stdout: " << s.server.stdout_text);
     REQUIRE(WIFEXITED(s.server.status));
@@ -247,7 +216,7 @@ TEST_CASE("agent: learn a PyTorch server then generate and run it unchanged and 
 
     // 4. A payload of the same workload under the same profile: EPERM three times.
     // --policy: into the workload's own cgroup, /modelwarden/<workload>.
-    const auto payload = run_child(confined(profile, {kPython, kPayload, "--tag", tag}, dir.file("policy.yaml")));
+    const auto payload = run_child(confined(profile, {kSystemPython, kPayload, "--tag", tag}, dir.file("policy.yaml")));
     INFO("payload stdout: " << payload.stdout_text);
     REQUIRE(WIFEXITED(payload.status));
     CHECK(WEXITSTATUS(payload.status) == 0);  // exits 0 only when all three were EPERM
@@ -255,7 +224,7 @@ TEST_CASE("agent: learn a PyTorch server then generate and run it unchanged and 
     const auto events = agent.stop();
     INFO("agent log:\n" << agent.log());
     const auto alerts = alerts_with_rule(events, "MW-SECCOMP-001");
-    INFO("seccomp alerts:\n" << dump_alerts(alerts));
+    INFO("seccomp alerts:\n" << alerts_text(alerts));
     CHECK(events_of(alerts, s.server.pid).empty());  // the server ran unchanged: nothing blocked
     const auto mine = events_of(alerts, payload.pid);
     REQUIRE(mine.size() == 3);
@@ -271,7 +240,7 @@ TEST_CASE("agent: learn a PyTorch server then generate and run it unchanged and 
         CHECK(at_path(a, "modelwarden.workload.name") == kWorkload);
         CHECK(at_path(a, "modelwarden.enforcement.action") == "deny");
         CHECK(at_path(a, "modelwarden.enforcement.detail") == "seccomp");
-        CHECK(at_path(a, "process.executable") == fs::canonical(kPython).string());  // the kernel names the link target
+        CHECK(at_path(a, "process.executable") == fs::canonical(kSystemPython).string());  // the kernel names the link target
         CHECK(at_path(a, "process.parent.pid") == ::getpid());  // the chain: this test started it
         CHECK(at_path(a, "modelwarden.ancestors")[0].at("pid") == ::getpid());
         CHECK(at_path(a, "modelwarden.syscall.args").size() == 6);
@@ -298,13 +267,13 @@ TEST_CASE("agent: a payload under a kill_process profile dies with SIGSYS and is
     write_file(dir.file("config.yaml"), config_for(dir));
     fs::remove(dir.file("agent.ready"));  // the learning agent's: the harness would not wait for this one
     AgentProcess agent(dir, dir.file("policy.yaml"), {"--config", dir.file("config.yaml")});
-    const auto payload = run_child(confined(profile, {kPython, kPayload, "--tag", tag}));
+    const auto payload = run_child(confined(profile, {kSystemPython, kPayload, "--tag", tag}));
     REQUIRE(WIFSIGNALED(payload.status));
     CHECK(WTERMSIG(payload.status) == SIGSYS);
     const auto events = agent.stop();
     INFO("agent log:\n" << agent.log());
     const auto alerts = alerts_with_rule(events, "MW-SECCOMP-001");
-    INFO("seccomp alerts:\n" << dump_alerts(alerts));
+    INFO("seccomp alerts:\n" << alerts_text(alerts));
     REQUIRE(alerts.size() == 1);
     const auto& a = alerts[0];
     CHECK(at_path(a, "process.pid") == payload.pid);
@@ -329,7 +298,7 @@ TEST_CASE("agent: a payload under a log profile runs its execve and ptrace and e
     fs::remove(dir.file("agent.ready"));  // the learning agent's: the harness would not wait for this one
     AgentProcess agent(dir, dir.file("policy.yaml"), {"--config", dir.file("config.yaml")});
     // --policy: the payload's own cgroup, which `exec` registers with the agent's log map.
-    const auto payload = run_child(confined(profile, {kPython, kPayloadLog, "--tag", tag}, dir.file("policy.yaml")));
+    const auto payload = run_child(confined(profile, {kSystemPython, kPayloadLog, "--tag", tag}, dir.file("policy.yaml")));
     INFO("payload stdout: " << payload.stdout_text);
     REQUIRE(WIFEXITED(payload.status));
     CHECK(WEXITSTATUS(payload.status) == 0);  // its execve and ptrace ran: logged, not stopped
@@ -338,7 +307,7 @@ TEST_CASE("agent: a payload under a log profile runs its execve and ptrace and e
     const auto events = agent.stop();
     INFO("agent log:\n" << agent.log());
     const auto alerts = alerts_with_rule(events, "MW-SECCOMP-001");
-    INFO("seccomp alerts:\n" << dump_alerts(alerts));
+    INFO("seccomp alerts:\n" << alerts_text(alerts));
     REQUIRE(alerts.size() == 2);
     const auto mine = events_of(alerts, payload.pid);
     REQUIRE(mine.size() == 2);
@@ -350,7 +319,7 @@ TEST_CASE("agent: a payload under a log profile runs its execve and ptrace and e
         CHECK(at_path(a, "modelwarden.enforcement.action") == "log");
         CHECK(at_path(a, "modelwarden.enforcement.detail") == "seccomp");
         CHECK(at_path(a, "event.outcome") == "success");
-        CHECK(at_path(a, "process.executable") == fs::canonical(kPython).string());  // the kernel names the link target
+        CHECK(at_path(a, "process.executable") == fs::canonical(kSystemPython).string());  // the kernel names the link target
         CHECK(at_path(a, "process.parent.pid") == ::getpid());
         CHECK(at_path(a, "modelwarden.process.cgroup.path") == "/modelwarden/" + kWorkload);
     }

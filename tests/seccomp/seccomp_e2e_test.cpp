@@ -8,6 +8,7 @@
 #include "seccomp/profile.hpp"
 #include "sensors.hpp"
 #include "syscalls/syscall_table.hpp"
+#include "agent_harness.hpp"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -29,11 +30,11 @@
 #include <thread>
 
 using namespace mw::seccomp;
+using mw::test::free_loopback_port;
+using mw::test::kSystemPython;
 namespace fs = std::filesystem;
 
 namespace {
-
-const std::string kPython = "/usr/bin/python3";  // Debian's, with torch
 
 struct Fixture {
     fs::path dir;
@@ -43,7 +44,7 @@ struct Fixture {
         dir = fs::temp_directory_path() / fmt::format("mw-seccomp-e2e-{}", ::getpid());
         fs::remove_all(dir);
         fs::create_directories(dir);
-        auto cmd = fmt::format("{} {}/make_checkpoints.py {} >/dev/null", kPython, MW_WORKLOADS_DIR, dir.string());
+        auto cmd = fmt::format("{} {}/make_checkpoints.py {} >/dev/null", kSystemPython, MW_WORKLOADS_DIR, dir.string());
         if (std::system(cmd.c_str()) != 0) FAIL("cannot make checkpoints: " << cmd);
         checkpoint = dir / "good.pt";
     }
@@ -54,19 +55,6 @@ Fixture& fixture()
 {
     static Fixture f;
     return f;
-}
-
-std::uint16_t free_port()
-{
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
 }
 
 // One POST to the server once it listens; bounded to 120 s of retries (torch import is slow).
@@ -99,7 +87,7 @@ std::string request_once(std::uint16_t port)
 
 std::vector<std::string> server_argv(std::uint16_t port)
 {
-    return {kPython, std::string(MW_WORKLOADS_DIR) + "/model_server.py", "--model", fixture().checkpoint.string(),
+    return {kSystemPython, std::string(MW_WORKLOADS_DIR) + "/model_server.py", "--model", fixture().checkpoint.string(),
             "--port", std::to_string(port), "--requests", "1"};
 }
 
@@ -109,7 +97,7 @@ const LearnedSet& learned_server()
     static LearnedSet set = [] {
         auto store = fixture().dir / "learned";
         for (int run = 0; run < 2; ++run) {
-            auto port = free_port();
+            auto port = free_loopback_port();
             std::string reply;
             std::thread client([&] { reply = request_once(port); });
             auto learned = learn_command("torch-server", server_argv(port));
@@ -225,7 +213,7 @@ TEST_CASE("the same server runs unchanged under its profile, in its own cgroup",
 {
     REQUIRE(::geteuid() == 0);
     auto profile = profile_for(Action::Errno);
-    auto port = free_port();
+    auto port = free_loopback_port();
     std::string reply;
     std::thread client([&] { reply = request_once(port); });
     pid_t pid = spawn_confined(profile, server_argv(port), nullptr, "seccomp-e2e");
@@ -247,7 +235,7 @@ TEST_CASE("payload under the errno profile: execve, ptrace, AF_PACKET fail with 
     REQUIRE(::geteuid() == 0);
     auto profile = profile_for(Action::Errno);
     auto v = open_violations();
-    pid_t pid = spawn_confined(profile, {kPython, std::string(MW_SECCOMP_TEST_DIR) + "/payload.py"}, &v->sensors);
+    pid_t pid = spawn_confined(profile, {kSystemPython, std::string(MW_SECCOMP_TEST_DIR) + "/payload.py"}, &v->sensors);
     int status = 0;
     REQUIRE(::waitpid(pid, &status, 0) == pid);
     REQUIRE(v->reader->drain());
@@ -275,7 +263,7 @@ TEST_CASE("payload under the kill_process profile dies with SIGSYS, one kill rec
     REQUIRE(::geteuid() == 0);
     auto profile = profile_for(Action::KillProcess);
     auto v = open_violations();
-    pid_t pid = spawn_confined(profile, {kPython, std::string(MW_SECCOMP_TEST_DIR) + "/payload.py"}, &v->sensors);
+    pid_t pid = spawn_confined(profile, {kSystemPython, std::string(MW_SECCOMP_TEST_DIR) + "/payload.py"}, &v->sensors);
     int status = 0;
     REQUIRE(::waitpid(pid, &status, 0) == pid);
     REQUIRE(v->reader->drain());
