@@ -20,21 +20,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string kPython = "/usr/bin/python3";
 const std::string kActions = std::string(MW_WORKLOADS_DIR) + "/actions.py";
 
 std::string policy_for(const std::string& tag) {
-    return R"(apiVersion: modelwarden/v1
-kind: WorkloadPolicy
-metadata: {name: siem-e2e, owner: tests}
-spec:
-  mode: monitor
-  selector:
-    executable: ["/usr/bin/python3*"]
-    cmdline_contains: [")" + tag + R"("]
-  files:
-    read: {allow: ["/usr/**", "/lib/**", "/proc/**", "/sys/**", "/dev/**", "/tmp/**", "/root/.cache/**"], action: alert}
-)";
+    return policy_yaml({.name = "siem-e2e",
+                        .tag = tag,
+                        .read = R"({allow: ["/usr/**", "/lib/**", "/proc/**", "/sys/**", "/dev/**", "/tmp/**", )"
+                                R"("/root/.cache/**"], action: alert})"});
 }
 
 }  // namespace
@@ -63,7 +55,7 @@ sinks:
 )");
 
     AgentProcess agent(dir, dir.file("policy.yaml"), {"--config", dir.file("config.yaml")});
-    const auto child = run_child({kPython, kActions, "read:/etc/shadow", "--tag=" + tag});
+    const auto child = run_child({kSystemPython, kActions, "read:/etc/shadow", "--tag=" + tag});
     REQUIRE(WIFEXITED(child.status));
     REQUIRE(WEXITSTATUS(child.status) == 0);
 

@@ -18,27 +18,17 @@
 #include <boost/asio/io_context.hpp>
 #include <fmt/format.h>
 
+#include "agent_harness.hpp"
 #include "receivers.hpp"
 #include "sinks/syslog_sink.hpp"
 #include "spool/spool.hpp"
 #include "test_dir.hpp"
 
 using namespace mw;
+using mw::test::free_loopback_port;
 using namespace std::chrono_literals;
 
 namespace {
-
-unsigned short free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
 
 bool port_open(unsigned short port) {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -56,7 +46,7 @@ struct Rsyslog {
     unsigned short port = 0;
     std::string out;
     bool start(const std::string& dir, const siemtest::TestPki& pki) {
-        port = free_port();
+        port = free_loopback_port();
         out = dir + "/received.log";
         std::filesystem::create_directories(dir + "/work");
         std::ofstream(dir + "/rsyslog.conf") << fmt::format(R"(
