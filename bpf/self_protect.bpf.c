@@ -17,6 +17,25 @@ char LICENSE[] SEC("license") = "GPL";
 		if ((nargs) > 3) (a)[3] = (ctx)->args[3]; \
 	} while (0)
 
+/* One program per syscall tracepoint, self_<enter|exit>_<syscall> (the skeleton's member
+ * names), that hands its context to handler with any further arguments. */
+#define MW_SELF_SYSCALL(dir, name, handler, ...)                                 \
+	SEC("?tracepoint/syscalls/sys_" #dir "_" #name)                          \
+	int self_##dir##_##name(struct trace_event_raw_sys_##dir *ctx)           \
+	{                                                                        \
+		return handler(ctx, ##__VA_ARGS__);                              \
+	}
+
+/* The first `nargs` arguments into a for a call by any process but the agent, whose own
+ * signals, ptrace and file changes are never tampering; false for the agent's calls. */
+static __always_inline bool mw_foreign_args(struct trace_event_raw_sys_enter *ctx, int nargs, __u64 *a)
+{
+	if (mw_is_agent())
+		return false;
+	MW_COPY_ARGS(ctx, nargs, a);
+	return true;
+}
+
 static __always_inline int mw_tamper_signal(long nr, const __u64 *args, __u32 target, __s32 sig)
 {
 	struct mw_tamper t = { .kind = MW_TAMPER_SIGNAL, .target_pid = target, .signal = sig };
@@ -49,9 +68,8 @@ int self_enter_kill(struct trace_event_raw_sys_enter *ctx)
 {
 	__u64 a[4] = {};
 
-	if (mw_is_agent())
+	if (!mw_foreign_args(ctx, 2, a))
 		return 0;
-	MW_COPY_ARGS(ctx, 2, a);
 	if (!mw_kill_reaches_agent((__s32)a[0]))
 		return 0;
 	return mw_tamper_signal(ctx->id, a, (__s32)a[0] > 0 ? (__u32)a[0] : agent_tgid, (__s32)a[1]);
@@ -60,24 +78,22 @@ int self_enter_kill(struct trace_event_raw_sys_enter *ctx)
 /* The signal syscalls that name their target by number differ only in where the numbers
  * stand: tgid_arg < 0 (tkill) names a thread alone, which must be one of the agent's;
  * otherwise the thread group must be the agent's. tid_arg is the target reported. */
-#define MW_SELF_SIGNAL_SYSCALL(name, nargs, tgid_arg, tid_arg, sig_arg)                        \
-	SEC("?tracepoint/syscalls/sys_enter_" #name)                                           \
-	int self_enter_##name(struct trace_event_raw_sys_enter *ctx)                           \
-	{                                                                                      \
-		__u64 a[4] = {};                                                               \
-		if (mw_is_agent())                                                             \
-			return 0;                                                              \
-		MW_COPY_ARGS(ctx, nargs, a);                                                   \
-		if ((tgid_arg) < 0 ? !mw_agent_tid((__u32)a[(tid_arg) & 3])                    \
-				   : (__u32)a[(tgid_arg) & 3] != agent_tgid)                   \
-			return 0;                                                              \
-		return mw_tamper_signal(ctx->id, a, (__u32)a[(tid_arg) & 3], (__s32)a[(sig_arg) & 3]); \
-	}
+static __always_inline int mw_tamper_signal_nr(struct trace_event_raw_sys_enter *ctx, int nargs, int tgid_arg,
+					       int tid_arg, int sig_arg)
+{
+	__u64 a[4] = {};
 
-MW_SELF_SIGNAL_SYSCALL(tkill, 2, -1, 0, 1)
-MW_SELF_SIGNAL_SYSCALL(tgkill, 3, 0, 1, 2)
-MW_SELF_SIGNAL_SYSCALL(rt_sigqueueinfo, 3, 0, 0, 1)
-MW_SELF_SIGNAL_SYSCALL(rt_tgsigqueueinfo, 4, 0, 1, 2)
+	if (!mw_foreign_args(ctx, nargs, a))
+		return 0;
+	if (tgid_arg < 0 ? !mw_agent_tid((__u32)a[tid_arg & 3]) : (__u32)a[tgid_arg & 3] != agent_tgid)
+		return 0;
+	return mw_tamper_signal(ctx->id, a, (__u32)a[tid_arg & 3], (__s32)a[sig_arg & 3]);
+}
+
+MW_SELF_SYSCALL(enter, tkill, mw_tamper_signal_nr, 2, -1, 0, 1)
+MW_SELF_SYSCALL(enter, tgkill, mw_tamper_signal_nr, 3, 0, 1, 2)
+MW_SELF_SYSCALL(enter, rt_sigqueueinfo, mw_tamper_signal_nr, 3, 0, 0, 1)
+MW_SELF_SYSCALL(enter, rt_tgsigqueueinfo, mw_tamper_signal_nr, 4, 0, 1, 2)
 
 /* pidfd -> struct pid in the kernel: a pidfs file keeps its struct pid in private_data. */
 SEC("?tracepoint/syscalls/sys_enter_pidfd_send_signal")
@@ -89,9 +105,8 @@ int self_enter_pidfd_send_signal(struct trace_event_raw_sys_enter *ctx)
 	__u64 a[4] = {};
 	__u32 nr;
 
-	if (mw_is_agent())
+	if (!mw_foreign_args(ctx, 4, a))
 		return 0;
-	MW_COPY_ARGS(ctx, 4, a);
 	file = mw_fd_file(task, (__s32)a[0]);
 	if (!file || BPF_CORE_READ(file, f_inode, i_sb, s_magic) != MW_PIDFS_MAGIC)
 		return 0;
@@ -103,46 +118,27 @@ int self_enter_pidfd_send_signal(struct trace_event_raw_sys_enter *ctx)
 }
 
 /* ---- ptrace, process_vm ------------------------------------------------------------- */
-SEC("?tracepoint/syscalls/sys_enter_ptrace")
-int self_enter_ptrace(struct trace_event_raw_sys_enter *ctx)
+/* Another process naming one of the agent's threads: ptrace's pid is argument 1 (TRACEME
+ * names no one), process_vm_readv/writev's is argument 0. */
+static __always_inline int mw_tamper_task(struct trace_event_raw_sys_enter *ctx, __u32 kind, int pid_arg)
 {
-	struct mw_tamper t = { .kind = MW_TAMPER_PTRACE };
+	struct mw_tamper t = { .kind = kind };
 	struct mw_path_span none = {};
 	__u64 a[4] = {};
 
-	if (mw_is_agent())
+	if (!mw_foreign_args(ctx, 4, a))
 		return 0;
-	MW_COPY_ARGS(ctx, 4, a);
-	if (a[0] == MW_PTRACE_TRACEME || !mw_agent_tid((__u32)a[1]))
+	if (kind == MW_TAMPER_PTRACE && a[0] == MW_PTRACE_TRACEME)
 		return 0;
-	t.target_pid = (__u32)a[1];
+	if (!mw_agent_tid((__u32)a[pid_arg & 3]))
+		return 0;
+	t.target_pid = (__u32)a[pid_arg & 3];
 	return mw_tamper_emit(ctx->id, a, &t, NULL, none);
 }
 
-static __always_inline int mw_tamper_process_vm(struct trace_event_raw_sys_enter *ctx)
-{
-	struct mw_tamper t = { .kind = MW_TAMPER_PROCESS_VM };
-	struct mw_path_span none = {};
-	__u64 a[4] = {};
-
-	if (mw_is_agent())
-		return 0;
-	MW_COPY_ARGS(ctx, 4, a);
-	if (!mw_agent_tid((__u32)a[0]))
-		return 0;
-	t.target_pid = (__u32)a[0];
-	return mw_tamper_emit(ctx->id, a, &t, NULL, none);
-}
-
-#define MW_SELF_PROCESS_VM_SYSCALL(name)                                         \
-	SEC("?tracepoint/syscalls/sys_enter_" #name)                             \
-	int self_enter_##name(struct trace_event_raw_sys_enter *ctx)             \
-	{                                                                        \
-		return mw_tamper_process_vm(ctx);                                \
-	}
-
-MW_SELF_PROCESS_VM_SYSCALL(process_vm_readv)
-MW_SELF_PROCESS_VM_SYSCALL(process_vm_writev)
+MW_SELF_SYSCALL(enter, ptrace, mw_tamper_task, MW_TAMPER_PTRACE, 1)
+MW_SELF_SYSCALL(enter, process_vm_readv, mw_tamper_task, MW_TAMPER_PROCESS_VM, 0)
+MW_SELF_SYSCALL(enter, process_vm_writev, mw_tamper_task, MW_TAMPER_PROCESS_VM, 0)
 
 /* ---- bpf(): detaching or replacing the agent's programs ------------------------------- */
 
@@ -155,9 +151,8 @@ int self_enter_bpf(struct trace_event_raw_sys_enter *ctx)
 	__u64 a[4] = {};
 	__u64 key;
 
-	if (mw_is_agent())
+	if (!mw_foreign_args(ctx, 3, a))
 		return 0;
-	MW_COPY_ARGS(ctx, 3, a);
 	if (a[0] != MW_BPF_LINK_DETACH && a[0] != MW_BPF_LINK_UPDATE && a[0] != MW_BPF_PROG_DETACH)
 		return 0;
 	/* link_detach/link_update: link_fd at offset 0; prog_detach: attach_bpf_fd at 4 */
@@ -219,32 +214,24 @@ static __always_inline int mw_tamper_open_exit(struct trace_event_raw_sys_exit *
 	return mw_tamper_fd(ctx->id, a, (__s32)ctx->ret, ctx->ret, true);
 }
 
-#define MW_SELF_OPEN_SYSCALL(name)                                               \
-	SEC("?tracepoint/syscalls/sys_exit_" #name)                              \
-	int self_exit_##name(struct trace_event_raw_sys_exit *ctx)               \
-	{                                                                        \
-		return mw_tamper_open_exit(ctx);                                 \
-	}
+MW_SELF_SYSCALL(exit, openat, mw_tamper_open_exit)
+MW_SELF_SYSCALL(exit, openat2, mw_tamper_open_exit)
+MW_SELF_SYSCALL(exit, open, mw_tamper_open_exit)
+MW_SELF_SYSCALL(exit, creat, mw_tamper_open_exit)
 
-MW_SELF_OPEN_SYSCALL(openat)
-MW_SELF_OPEN_SYSCALL(openat2)
-MW_SELF_OPEN_SYSCALL(open)
-MW_SELF_OPEN_SYSCALL(creat)
+/* The fd-based changes: ftruncate, fchmod, fchown (fd in argument 0). */
+static __always_inline int mw_tamper_fd_enter(struct trace_event_raw_sys_enter *ctx, int nargs)
+{
+	__u64 a[4] = {};
 
-#define MW_SELF_FD_SYSCALL(name, nargs)                                          \
-	SEC("?tracepoint/syscalls/sys_enter_" #name)                             \
-	int self_enter_##name(struct trace_event_raw_sys_enter *ctx)             \
-	{                                                                        \
-		__u64 a[4] = {};                                                 \
-		if (mw_is_agent())                                               \
-			return 0;                                                \
-		MW_COPY_ARGS(ctx, nargs, a);                                     \
-		return mw_tamper_fd(ctx->id, a, (__s32)a[0], 0, false);          \
-	}
+	if (!mw_foreign_args(ctx, nargs, a))
+		return 0;
+	return mw_tamper_fd(ctx->id, a, (__s32)a[0], 0, false);
+}
 
-MW_SELF_FD_SYSCALL(ftruncate, 2)
-MW_SELF_FD_SYSCALL(fchmod, 2)
-MW_SELF_FD_SYSCALL(fchown, 3)
+MW_SELF_SYSCALL(enter, ftruncate, mw_tamper_fd_enter, 2)
+MW_SELF_SYSCALL(enter, fchmod, mw_tamper_fd_enter, 2)
+MW_SELF_SYSCALL(enter, fchown, mw_tamper_fd_enter, 3)
 
 /* A user path (resolved against cwd or dirfd) under a protected path prefix: reported,
  * true. The string is what the syscall will walk: a symlink or ".." in it is not followed. */
@@ -279,28 +266,27 @@ static __always_inline bool mw_tamper_path(long nr, const __u64 *args, __s64 dir
 	return true;
 }
 
-#define MW_SELF_PATH_SYSCALL(name, nargs, dirfd_arg, path_arg)                          \
-	SEC("?tracepoint/syscalls/sys_enter_" #name)                                    \
-	int self_enter_##name(struct trace_event_raw_sys_enter *ctx)                    \
-	{                                                                               \
-		__u64 a[4] = {};                                                        \
-		if (mw_is_agent())                                                      \
-			return 0;                                                       \
-		MW_COPY_ARGS(ctx, nargs, a);                                            \
-		mw_tamper_path(ctx->id, a, (dirfd_arg) < 0 ? MW_AT_FDCWD : (__s32)a[(dirfd_arg) & 3], \
-			       (const char *)a[(path_arg) & 3]);                          \
-		return 0;                                                               \
-	}
+/* The path-based changes: dirfd_arg < 0 means the path is relative to the cwd. */
+static __always_inline int mw_tamper_path_enter(struct trace_event_raw_sys_enter *ctx, int nargs, int dirfd_arg,
+						int path_arg)
+{
+	__u64 a[4] = {};
 
-MW_SELF_PATH_SYSCALL(unlink, 1, -1, 0)
-MW_SELF_PATH_SYSCALL(unlinkat, 3, 0, 1)
-MW_SELF_PATH_SYSCALL(rmdir, 1, -1, 0)
-MW_SELF_PATH_SYSCALL(truncate, 2, -1, 0)
-MW_SELF_PATH_SYSCALL(chmod, 2, -1, 0)
-MW_SELF_PATH_SYSCALL(fchmodat, 3, 0, 1)
-MW_SELF_PATH_SYSCALL(chown, 3, -1, 0)
-MW_SELF_PATH_SYSCALL(lchown, 3, -1, 0)
-MW_SELF_PATH_SYSCALL(fchownat, 4, 0, 1)
+	if (!mw_foreign_args(ctx, nargs, a))
+		return 0;
+	mw_tamper_path(ctx->id, a, dirfd_arg < 0 ? MW_AT_FDCWD : (__s32)a[dirfd_arg & 3], (const char *)a[path_arg & 3]);
+	return 0;
+}
+
+MW_SELF_SYSCALL(enter, unlink, mw_tamper_path_enter, 1, -1, 0)
+MW_SELF_SYSCALL(enter, unlinkat, mw_tamper_path_enter, 3, 0, 1)
+MW_SELF_SYSCALL(enter, rmdir, mw_tamper_path_enter, 1, -1, 0)
+MW_SELF_SYSCALL(enter, truncate, mw_tamper_path_enter, 2, -1, 0)
+MW_SELF_SYSCALL(enter, chmod, mw_tamper_path_enter, 2, -1, 0)
+MW_SELF_SYSCALL(enter, fchmodat, mw_tamper_path_enter, 3, 0, 1)
+MW_SELF_SYSCALL(enter, chown, mw_tamper_path_enter, 3, -1, 0)
+MW_SELF_SYSCALL(enter, lchown, mw_tamper_path_enter, 3, -1, 0)
+MW_SELF_SYSCALL(enter, fchownat, mw_tamper_path_enter, 4, 0, 1)
 
 /* rename: the source (moving the agent's file away) or the destination (replacing it). */
 static __always_inline int mw_tamper_rename(long nr, const __u64 *args, __s64 olddir, const char *oldpath,
@@ -316,30 +302,20 @@ int self_enter_rename(struct trace_event_raw_sys_enter *ctx)
 {
 	__u64 a[4] = {};
 
-	if (mw_is_agent())
+	if (!mw_foreign_args(ctx, 2, a))
 		return 0;
-	MW_COPY_ARGS(ctx, 2, a);
 	return mw_tamper_rename(ctx->id, a, MW_AT_FDCWD, (const char *)a[0], MW_AT_FDCWD, (const char *)a[1]);
 }
 
-SEC("?tracepoint/syscalls/sys_enter_renameat")
-int self_enter_renameat(struct trace_event_raw_sys_enter *ctx)
+/* renameat and renameat2 (whose flags do not change what is moved or replaced). */
+static __always_inline int mw_tamper_renameat(struct trace_event_raw_sys_enter *ctx)
 {
 	__u64 a[4] = {};
 
-	if (mw_is_agent())
+	if (!mw_foreign_args(ctx, 4, a))
 		return 0;
-	MW_COPY_ARGS(ctx, 4, a);
 	return mw_tamper_rename(ctx->id, a, (__s32)a[0], (const char *)a[1], (__s32)a[2], (const char *)a[3]);
 }
 
-SEC("?tracepoint/syscalls/sys_enter_renameat2")
-int self_enter_renameat2(struct trace_event_raw_sys_enter *ctx)
-{
-	__u64 a[4] = {};
-
-	if (mw_is_agent())
-		return 0;
-	MW_COPY_ARGS(ctx, 4, a);
-	return mw_tamper_rename(ctx->id, a, (__s32)a[0], (const char *)a[1], (__s32)a[2], (const char *)a[3]);
-}
+MW_SELF_SYSCALL(enter, renameat, mw_tamper_renameat)
+MW_SELF_SYSCALL(enter, renameat2, mw_tamper_renameat)
