@@ -12,15 +12,6 @@ using nlohmann::json;
 
 namespace {
 
-const char* kPolicy = R"(apiVersion: modelwarden/v1
-kind: WorkloadPolicy
-metadata: {name: api-refused, owner: tests}
-spec:
-  mode: monitor
-  selector:
-    executable: ["/nonexistent/api-refused-only"]
-)";
-
 // The test PKI and an agent config with the mTLS API on a free loopback port.
 struct ApiSetup {
     TempDir dir;
@@ -28,7 +19,8 @@ struct ApiSetup {
     std::uint16_t port = free_loopback_port();
     ApiSetup() {
         REQUIRE(make_test_pki(pki));
-        write_file(dir.file("policy.yaml"), kPolicy);
+        // a policy for no process: the only alerts are the API's own
+        write_file(dir.file("policy.yaml"), policy_yaml({.name = "api-refused", .tag = unique_tag("mw-api-refused")}));
         write_file(dir.file("agent.yaml"), "agent: {fail_mode: \"off\"}\n"
                                            "control:\n"
                                            "  tls:\n"

@@ -12,15 +12,6 @@ using namespace mw::test;
 
 namespace {
 
-const char* kPolicy = R"(apiVersion: modelwarden/v1
-kind: WorkloadPolicy
-metadata: {name: cfg-errors, owner: tests}
-spec:
-  mode: monitor
-  selector:
-    executable: ["/nonexistent/cfg-errors-only"]
-)";
-
 // Writes `text` to the file `name` in dir; its path.
 std::string write_in(const TempDir& dir, const std::string& name, const std::string& text) {
     write_file(dir.file(name), text);
@@ -38,7 +29,7 @@ std::string load_error(const TempDir& dir, const std::string& yaml) {
 
 TEST_CASE("config errors: a bad sinks block names the config file, line and column", "[config]") {
     TempDir dir;
-    const auto policy = write_in(dir, "policy.yaml", kPolicy);
+    const auto policy = write_in(dir, "policy.yaml", policy_yaml({.name = "cfg-errors", .tag = unique_tag("mw-cfg-errors")}));
     const auto config = write_in(dir, "agent.yaml", "spool: {dir: " + dir.path() + "/spool}\n"
                                                 "sinks:\n"
                                                 "  - type: file\n"
