@@ -9,7 +9,10 @@ command line in order and prints one JSON line per action:
 import subprocess
 import sys
 
-from payload_steps import report, run_steps
+# Importing payload_steps must not write a .pyc: that write would be the watched process's own
+# event (denied and alerted where writes are denied).
+sys.dont_write_bytecode = True
+from payload_steps import report, run_steps  # noqa: E402
 
 
 def spawn(name, arg):

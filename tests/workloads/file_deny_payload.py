@@ -8,7 +8,10 @@ on its command line in order and prints one JSON line per action:
 """
 import sys
 
-from payload_steps import read_all, report, run_steps
+# Importing payload_steps must not write a .pyc: that write would be the watched process's own
+# event (denied and alerted where writes are denied).
+sys.dont_write_bytecode = True
+from payload_steps import read_all, report, run_steps  # noqa: E402
 
 
 def read(name, arg):
