@@ -160,7 +160,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const AuditOptions& options) {
     return std::unique_ptr<AuditLog>(new AuditLog(options, fd, std::move(*key), seq, std::move(hash)));
 }
 
-void AuditLog::set_forwarder(std::function<void(std::string_view)> forward) {
+void AuditLog::set_forwarder(std::function<void(std::uint64_t, std::string_view)> forward) {
     std::lock_guard lock(mu_);
     forward_ = std::move(forward);
 }
@@ -244,7 +244,7 @@ Result<std::uint64_t> AuditLog::append_locked(std::string_view actor, std::strin
     hash_ = std::move(hash);
     if (forward_) {
         line.pop_back();
-        forward_(line);
+        forward_(seq_, line);
     }
     return seq_;
 }

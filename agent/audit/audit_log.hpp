@@ -56,9 +56,10 @@ public:
     // Appends a signed checkpoint over the current chain head now (e.g. from a timer or at stop).
     Result<std::uint64_t> checkpoint();
 
-    // Called after each durable append (checkpoints included) with the JSONL line (no newline),
-    // under the log's lock: keep it cheap (e.g. copy into the SIEM spool queue).
-    void set_forwarder(std::function<void(std::string_view line)> forward);
+    // Called after each durable append (checkpoints included) with the record's sequence number
+    // and its JSONL line (no newline), under the log's lock: keep it cheap (e.g. copy into the
+    // SIEM spool queue), and never call back into this log (last_seq() would deadlock).
+    void set_forwarder(std::function<void(std::uint64_t seq, std::string_view line)> forward);
 
     std::uint64_t last_seq() const;
     std::string last_hash() const;
@@ -78,7 +79,7 @@ private:
     std::uint64_t seq_ = 0;
     std::string hash_;
     std::uint64_t since_checkpoint_ = 0;
-    std::function<void(std::string_view)> forward_;
+    std::function<void(std::uint64_t, std::string_view)> forward_;
 };
 
 struct AuditVerifyReport {

@@ -124,8 +124,10 @@ Result<void> Operations::start() {
         }
         // Audit records reach the SIEM too, through the same durable spool.
         if (ctx_.spool) {
-            audit_->set_forwarder([this](std::string_view line) {
-                (void)ctx_.spool->append(EventKind::Event, fmt::format("audit-{}", audit_->last_seq()), 0, line);
+            // The forwarder runs under the audit log's lock: the sequence number comes with the
+            // line (asking the log for it here deadlocked the agent at its first record).
+            audit_->set_forwarder([this](std::uint64_t seq, std::string_view line) {
+                (void)ctx_.spool->append(EventKind::Event, fmt::format("audit-{}", seq), 0, line);
             });
         }
     }

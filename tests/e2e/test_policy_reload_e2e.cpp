@@ -113,7 +113,9 @@ TEST_CASE("reload: a broken policy by SIGHUP or the API changes nothing and good
     const auto port = free_loopback_port();
     write_file(dir.file("config.yaml"), "control: {socket: " + socket + "}\naudit: {path: " + audit +
                                             ", key: " + dir.file("audit.key") + "}\nmetrics: {listen: '127.0.0.1:" +
-                                            std::to_string(port) + "'}\n");
+                                            std::to_string(port) + "'}\nspool: {dir: " + dir.file("spool") + "}\n");
+    // audit + spool together, as packaging/config.yaml ships them: the audit forwarder into the
+    // spool once deadlocked the agent at its first audit record, before it was ready.
     AgentProcess agent(dir, policy, {"--config", dir.file("config.yaml")});
     INFO("agent log:\n" << agent.log());
 

@@ -94,12 +94,17 @@ TEST_CASE("audit: reopening continues the chain", "[audit]") {
     REQUIRE(log.ok());
     CHECK((*log)->last_seq() == 12);
     std::vector<std::string> forwarded;
-    (*log)->set_forwarder([&](std::string_view l) { forwarded.emplace_back(l); });
+    std::vector<std::uint64_t> forwarded_seq;
+    (*log)->set_forwarder([&](std::uint64_t seq, std::string_view l) {
+        forwarded_seq.push_back(seq);
+        forwarded.emplace_back(l);
+    });
     REQUIRE((*log)->append("modelwarden", "agent.start", "agent", {}).ok());
     auto cp = (*log)->checkpoint();
     REQUIRE(cp.ok());
     CHECK(*cp == 14);
     REQUIRE(forwarded.size() == 2);
+    CHECK(forwarded_seq == std::vector<std::uint64_t>{13, 14});
     CHECK(nlohmann::json::parse(forwarded[0])["action"] == "agent.start");
     CHECK(nlohmann::json::parse(forwarded[1])["action"] == "audit.checkpoint");
     auto r = mw::verify_audit_log(opt.path, opt.key_path + ".pub");
