@@ -2,6 +2,7 @@
 // credentials or the client certificate) and what the daemon must answer (ControlHandler).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -14,11 +15,19 @@ namespace mw {
 enum class Role : std::uint8_t { None, Viewer, Operator };
 std::string_view role_name(Role r);  // "none" | "viewer" | "operator"
 
+// A TCP peer's address as accepted (family 0 for Unix peers), for alerts' source.ip/port.
+struct PeerAddress {
+    std::uint16_t family = 0;             // AF_INET | AF_INET6 | 0
+    std::uint16_t port = 0;               // host byte order
+    std::array<std::uint8_t, 16> addr{};  // network byte order; IPv4 in the first 4 bytes
+};
+
 struct Caller {
     Role role = Role::None;
     std::string transport;   // "unix" | "tls"
     std::string identity;    // "uid:0" | SPIFFE URI | certificate subject
     std::string peer;        // "pid:1234" | "127.0.0.1:53211"
+    PeerAddress peer_address;
 };
 
 struct EventsQuery {
@@ -37,6 +46,7 @@ struct RefusedCall {
     std::string target;
     std::string reason;
     std::string user;       // the client certificate's CN, when one was accepted
+    PeerAddress peer_address;
 };
 
 // Implemented by the daemon. Called on the io_context thread that runs the ControlServer:

@@ -39,6 +39,21 @@ using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 namespace {
 
+PeerAddress peer_address_of(const boost::asio::ip::tcp::endpoint& remote) {
+    PeerAddress p;
+    p.port = remote.port();
+    if (remote.address().is_v4()) {
+        const auto b = remote.address().to_v4().to_bytes();
+        std::copy(b.begin(), b.end(), p.addr.begin());
+        p.family = AF_INET;
+    } else {
+        const auto b = remote.address().to_v6().to_bytes();
+        std::copy(b.begin(), b.end(), p.addr.begin());
+        p.family = AF_INET6;
+    }
+    return p;
+}
+
 constexpr auto kIoTimeout = std::chrono::seconds(30);
 
 std::string json_error(std::string_view message) { return nlohmann::json{{"error", message}}.dump(); }
@@ -211,7 +226,8 @@ struct ControlServer::State : std::enable_shared_from_this<ControlServer::State>
         ControlReply reply = route_control_request(handler, options, caller, method, target, req.body(), signature);
         std::string path = target.substr(0, target.find('?'));
         if (!reply.refused_reason.empty()) {
-            refuse(RefusedCall{caller.transport, caller.peer, caller.identity, method, path, reply.refused_reason, user},
+            refuse(RefusedCall{caller.transport, caller.peer, caller.identity, method, path, reply.refused_reason, user,
+                               caller.peer_address},
                    caller);
         } else {
             audit(caller, "api.call", method + " " + path, {{"status", reply.status}});
@@ -386,6 +402,7 @@ struct ControlServer::State : std::enable_shared_from_this<ControlServer::State>
             auto s = std::make_shared<Session<TlsStream>>(self, TlsStream(beast::tcp_stream(std::move(sock)), *self->ssl_ctx));
             s->caller.transport = "tls";
             s->caller.peer = peer;
+            if (!ep_ec) s->caller.peer_address = peer_address_of(remote);
             beast::get_lowest_layer(s->stream).expires_after(std::chrono::seconds(10));
             s->stream.async_handshake(ssl::stream_base::server, [s](beast::error_code hec) {
                 SSL* ssl = s->stream.native_handle();
@@ -394,7 +411,8 @@ struct ControlServer::State : std::enable_shared_from_this<ControlServer::State>
                     std::string reason = vr != X509_V_OK ? std::string("client certificate rejected: ") +
                                                                X509_verify_cert_error_string(vr)
                                                          : "tls handshake failed: " + hec.message();
-                    s->server->refuse(RefusedCall{"tls", s->caller.peer, "", "", "", reason, ""}, s->caller);
+                    s->server->refuse(RefusedCall{"tls", s->caller.peer, "", "", "", reason, "", s->caller.peer_address},
+                                      s->caller);
                     return;
                 }
                 X509* cert = SSL_get1_peer_certificate(ssl);

@@ -1,8 +1,6 @@
 // Operations for the daemon (see operations.hpp).
 #include "daemon/operations.hpp"
 
-#include <arpa/inet.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -47,23 +45,12 @@ Result<std::pair<std::string, std::uint16_t>> split_listen(const std::string& li
 
 std::string str(const YAML::Node& n, const char* key) { return n[key] ? n[key].as<std::string>() : std::string(); }
 
-// "127.0.0.1:53211" / "::1:53211" (the control server's peer text) as an endpoint; absent
-// for Unix peers ("pid:1234").
-Endpoint peer_endpoint(const std::string& peer) {
+// The control server's accepted peer as an event endpoint (absent for Unix peers).
+Endpoint peer_endpoint(const PeerAddress& peer) {
     Endpoint ep;
-    const auto colon = peer.rfind(':');
-    if (colon == std::string::npos) return ep;
-    const std::string host = peer.substr(0, colon);
-    unsigned port = 0;
-    for (char c : peer.substr(colon + 1)) {
-        if (c < '0' || c > '9' || port > 65535) return ep;
-        port = port * 10 + static_cast<unsigned>(c - '0');
-    }
-    if (port > 65535) return ep;
-    if (::inet_pton(AF_INET, host.c_str(), ep.addr.data()) == 1) ep.family = AF_INET;
-    else if (::inet_pton(AF_INET6, host.c_str(), ep.addr.data()) == 1) ep.family = AF_INET6;
-    else return ep;
-    ep.port = static_cast<std::uint16_t>(port);
+    ep.family = peer.family;
+    ep.port = peer.port;
+    ep.addr = peer.addr;
     return ep;
 }
 
@@ -184,7 +171,7 @@ void Operations::report_refused_call(const RefusedCall& call) {
     alert.succeeded = true;
     alert.detail = call.method.empty() ? "connection refused by the control API (tls)"
                                        : "request refused by the control API (403)";
-    alert.source = peer_endpoint(call.peer);
+    alert.source = peer_endpoint(call.peer_address);
     alert.user_name = call.user;
     alert.url_path = call.target;
     ctx_.pipeline.report_agent_alert(alert);

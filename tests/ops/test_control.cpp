@@ -284,7 +284,7 @@ TEST_CASE("control: other-CA or expired or revoked or absent certificates and TL
 TEST_CASE("control: routing validates methods and paths and queries", "[control]") {
     FakeHandler h;
     mw::ControlOptions opt;
-    mw::Caller op{mw::Role::Operator, "unix", "uid:0", "pid:1"};
+    mw::Caller op{mw::Role::Operator, "unix", "uid:0", "pid:1", {}};
     CHECK(mw::route_control_request(h, opt, op, "GET", "/v2/x", "", "").status == 404);
     CHECK(mw::route_control_request(h, opt, op, "DELETE", "/v1/policies", "", "").status == 405);
     CHECK(mw::route_control_request(h, opt, op, "GET", "/v1/metrics", "", "").status == 404);
@@ -301,7 +301,7 @@ TEST_CASE("control: routing validates methods and paths and queries", "[control]
     CHECK(ok.status == 200);
     CHECK(h.last_query.kind == "file.open");
     CHECK(h.last_query.limit == 100);
-    mw::Caller nobody{mw::Role::None, "unix", "uid:1000", "pid:2"};
+    mw::Caller nobody{mw::Role::None, "unix", "uid:1000", "pid:2", {}};
     auto r = mw::route_control_request(h, opt, nobody, "GET", "/v2/x", "", "");
     CHECK(r.status == 403);  // no role: refused before revealing which paths exist
     CHECK(r.refused_reason == "the caller has no modelwarden role");
